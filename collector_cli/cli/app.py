@@ -1,0 +1,121 @@
+"""The root command: global options, error handling, exit codes."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from typer.core import TyperGroup
+
+from collector_cli import __version__
+from collector_cli.cli.common import AppState, state
+from collector_cli.errors import CollectorError, ExitCode
+
+EXIT_CODES_HELP = (
+    "Exit codes: 0 ok · 1 error (or run failed) · 2 bad usage or input · 3 not found "
+    "(preset, run) · 4 database unusable · 5 run completed but some products failed · "
+    "130 cancelled (Ctrl-C)."
+)
+
+
+class CollectorGroup(TyperGroup):
+    """Turns every domain error into one line on stderr and its documented exit code."""
+
+    def invoke(self, ctx: typer.Context) -> Any:  # type: ignore[override]
+        try:
+            return super().invoke(ctx)
+        except CollectorError as exc:
+            self._fail(ctx, exc, str(exc), exc.exit_code)
+        except sqlite3.Error as exc:
+            self._fail(ctx, exc, f"database error: {exc}", ExitCode.DATABASE)
+        except BrokenPipeError:
+            _quiet_broken_pipe()
+        except (typer.Exit, typer.TyperException, typer.Abort):
+            raise
+        except KeyboardInterrupt:
+            raise typer.Exit(ExitCode.CANCELLED) from None
+        except Exception as exc:
+            self._fail(
+                ctx,
+                exc,
+                f"internal error: {exc!r} (run with --debug for the traceback)",
+                ExitCode.ERROR,
+            )
+        finally:
+            if isinstance(ctx.obj, AppState):
+                ctx.obj.close()
+
+    @staticmethod
+    def _fail(ctx: typer.Context, exc: BaseException, message: str, code: int) -> None:
+        if (isinstance(ctx.obj, AppState) and ctx.obj.debug) or os.environ.get("COLLECTOR_DEBUG"):
+            raise exc
+        typer.echo(f"collector: error: {message}", err=True)
+        raise typer.Exit(int(code)) from None
+
+
+def _quiet_broken_pipe() -> None:
+    """The reader went away (`| head`): stop quietly, as a well-behaved filter does."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    raise typer.Exit(0)
+
+
+app = typer.Typer(
+    cls=CollectorGroup,
+    name="collector",
+    help="Collect marketplace sellers from best-selling products into a local SQLite store.",
+    epilog=EXIT_CODES_HELP,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"collector {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    db: Annotated[
+        Path | None,
+        typer.Option(
+            "--db",
+            envvar="COLLECTOR_DB",
+            help="SQLite store to use (default: collector.db in the user data dir).",
+            show_default=False,
+        ),
+    ] = None,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")] = False,
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Show the version."),
+    ] = False,
+) -> None:
+    app_state = state(ctx)
+    app_state.db_path = db
+    app_state.debug = debug
+
+
+def _register() -> None:
+    from collector_cli.cli import categories, history, preset, run
+
+    app.command("run", epilog=EXIT_CODES_HELP)(run.run)
+    app.add_typer(preset.app, name="preset")
+    app.add_typer(history.app, name="history")
+    app.command("categories")(categories.categories)
+
+
+_register()
+
+
+def main() -> None:
+    app()

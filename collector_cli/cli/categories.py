@@ -1,0 +1,46 @@
+"""`collector categories`: the bundled department → category taxonomy."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from collector_cli.cli.common import out, print_json
+
+
+def categories(
+    department: Annotated[
+        str | None, typer.Option("--department", "-d", help="Only this department.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """List departments and categories (ids to use in presets, Amazon browse-node ids)."""
+    from collector_cli import taxonomy
+
+    deps = [taxonomy.department(department)] if department else list(taxonomy.departments())
+    if as_json:
+        print_json(
+            [
+                {
+                    "id": d.id,
+                    "name": d.name,
+                    "node_id": d.node_id,
+                    "categories": [
+                        {"id": c.id, "name": c.name, "node_id": c.node_id} for c in d.categories
+                    ],
+                }
+                for d in deps
+            ]
+        )
+        return
+    from rich.table import Table
+
+    table = Table(box=None, pad_edge=False)
+    for column in ("department", "category id", "name", "node id"):
+        table.add_column(column)
+    for dep in deps:
+        table.add_row(f"[bold]{dep.id}[/]", "", dep.name, dep.node_id)
+        for cat in dep.categories:
+            table.add_row("", cat.id, cat.name, cat.node_id)
+    out().print(table)

@@ -1,0 +1,58 @@
+"""State shared by all commands: where the store is, debug mode, the two consoles."""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.console import Console
+
+from collector_cli.store.db import Store
+
+
+@dataclass
+class AppState:
+    db_path: Path | None = None
+    debug: bool = False
+    _store: Store | None = field(default=None, repr=False)
+
+    def store(self) -> Store:
+        """Open the store once per command, restore built-ins and reap dead runs."""
+        if self._store is None:
+            from collector_cli.engine.liveness import reap_stale_runs
+            from collector_cli.presets import BUILTINS
+            from collector_cli.store.db import open_store
+
+            self._store = open_store(self.db_path)
+            self._store.presets.ensure_builtins(BUILTINS)
+            if self._store.runs.running():
+                reap_stale_runs(self._store)
+        return self._store
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+
+
+def state(ctx: typer.Context) -> AppState:
+    root = ctx.find_root()
+    if not isinstance(root.obj, AppState):
+        root.obj = AppState()
+    return root.obj
+
+
+def out() -> Console:
+    return Console(highlight=False, soft_wrap=True)
+
+
+def err() -> Console:
+    return Console(stderr=True, highlight=False)
+
+
+def print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")

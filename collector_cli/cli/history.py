@@ -1,0 +1,193 @@
+"""`collector history`: every run with its numbers; `history show RUN` for one in full."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+import typer
+
+from collector_cli.cli.common import out, print_json, state
+from collector_cli.errors import UsageError
+from collector_cli.store.runs import STATUSES
+from collector_cli.ui.fmt import duration, local_time, num
+
+app = typer.Typer(help="Show past runs.", invoke_without_command=True)
+
+_COUNTERS = (
+    "categories_total",
+    "categories_done",
+    "categories_failed",
+    "products_total",
+    "products_done",
+    "products_failed",
+    "products_skipped",
+    "requests",
+    "retries",
+    "listings_seen",
+    "sellers_found",
+    "sellers_new",
+    "errors",
+)
+
+
+def _duration_s(run: sqlite3.Row) -> float:
+    if run["status"] == "running":
+        started = datetime.fromisoformat(run["started_at"])
+        return run["active_seconds"] + (datetime.now(UTC) - started).total_seconds()
+    return float(run["active_seconds"])
+
+
+def _run_dict(run: sqlite3.Row) -> dict[str, Any]:
+    data = {
+        "id": run["id"],
+        "preset": run["preset_name"],
+        "status": run["status"],
+        "finish_reason": run["finish_reason"],
+        "trigger": run["trigger"],
+        "started_at": run["started_at"],
+        "finished_at": run["finished_at"],
+        "duration_s": round(_duration_s(run), 3),
+        "attempts": run["attempts"],
+    }
+    data.update({key: run[key] for key in _COUNTERS})
+    return data
+
+
+@app.callback()
+def history(
+    ctx: typer.Context,
+    limit: Annotated[int, typer.Option(help="Show at most N runs (newest first).")] = 20,
+    status: Annotated[
+        str | None, typer.Option(help=f"Only runs with this status ({', '.join(STATUSES)}).")
+    ] = None,
+    preset: Annotated[str | None, typer.Option(help="Only runs of this preset.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """List runs, newest first."""
+    if ctx.invoked_subcommand is not None:
+        return
+    if limit < 1:
+        raise UsageError(f"invalid --limit {limit}: use 1 or more")
+    if status is not None and status not in STATUSES:
+        raise UsageError(f"invalid --status {status!r}: use one of {', '.join(STATUSES)}")
+    runs = state(ctx).store().runs.list(limit=limit, status=status, preset=preset)
+    if as_json:
+        print_json([_run_dict(r) for r in runs])
+        return
+    if not runs:
+        typer.echo("No runs yet. Start one with: collector run --preset demo", err=True)
+        return
+    from rich.table import Table
+
+    table = Table(box=None, pad_edge=False)
+    for column, justify in (
+        ("id", "right"),
+        ("preset", "left"),
+        ("status", "left"),
+        ("started", "left"),
+        ("duration", "right"),
+        ("categories", "right"),
+        ("products", "right"),
+        ("listings", "right"),
+        ("sellers", "right"),
+        ("new", "right"),
+        ("errors", "right"),
+    ):
+        table.add_column(column, justify=justify)  # type: ignore[arg-type]
+    for r in runs:
+        table.add_row(
+            str(r["id"]),
+            r["preset_name"],
+            _status(r["status"]),
+            local_time(r["started_at"]),
+            duration(_duration_s(r)),
+            num(r["categories_total"]),
+            num(r["products_done"]),
+            num(r["listings_seen"]),
+            num(r["sellers_found"]),
+            num(r["sellers_new"]),
+            num(r["errors"]),
+        )
+    out().print(table)
+
+
+def _status(status: str) -> str:
+    style = {"completed": "green", "running": "cyan", "cancelled": "yellow"}.get(status, "red")
+    return f"[{style}]{status}[/]"
+
+
+@app.command("show")
+def show(
+    ctx: typer.Context,
+    run_id: Annotated[int, typer.Argument(metavar="RUN", help="Run id (see `history`).")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """One run in full: preset snapshot, counters, per-category breakdown, failures."""
+    store = state(ctx).store()
+    run = store.runs.get(run_id)
+    breakdown = store.runs.category_breakdown(run_id)
+    failed = store.runs.failed_products(run_id)
+    snapshot = json.loads(run["preset"])
+    if as_json:
+        data = _run_dict(run)
+        data["preset_snapshot"] = snapshot
+        data["categories"] = [dict(row) for row in breakdown]
+        data["failed_products"] = [dict(row) for row in failed]
+        print_json(data)
+        return
+    console = out()
+    console.print(
+        f"[bold]Run #{run['id']}[/] · preset {run['preset_name']} · {_status(run['status'])}"
+        + (f" · {run['finish_reason']}" if run["finish_reason"] else "")
+    )
+    console.print(
+        f"  started {local_time(run['started_at'])} · finished "
+        f"{local_time(run['finished_at'])} · active {duration(_duration_s(run))} · "
+        f"attempts {run['attempts']} · trigger {run['trigger']}"
+    )
+    filters = snapshot.get("filters", {})
+    console.print(
+        f"  sources {snapshot.get('product_source')} → {snapshot.get('listing_source')} · "
+        + ", ".join(f"{k}={v}" for k, v in filters.items())
+    )
+    console.print(
+        "  " + " · ".join(f"{key.replace('_', ' ')} {num(run[key])}" for key in _COUNTERS)
+    )
+    from rich.table import Table
+
+    table = Table(box=None, pad_edge=False, title="per category", title_justify="left")
+    for column in (
+        "department",
+        "category",
+        "status",
+        "products",
+        "done",
+        "failed",
+        "skipped",
+        "pending",
+        "listings",
+    ):
+        table.add_column(column)
+    for row in breakdown:
+        table.add_row(
+            row["department_id"],
+            row["category_id"],
+            row["status"] + (f" ({row['error']})" if row["error"] else ""),
+            num(row["products"]),
+            num(row["done"]),
+            num(row["failed"]),
+            num(row["skipped"]),
+            num(row["pending"]),
+            num(row["listings"]),
+        )
+    console.print(table)
+    if failed:
+        console.print(f"[red]{len(failed)} failed products[/]")
+        for row in failed:
+            console.print(
+                f"  {row['category_id']} {row['product_key']} {row['title']!r}: {row['error']}"
+                f" (attempts {row['attempts']})"
+            )

@@ -1,0 +1,170 @@
+"""`collector preset …`: named run definitions."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from collector_cli.cli.common import err, out, print_json, state
+from collector_cli.models import Filters, Preset
+
+app = typer.Typer(help="Create, list, show and remove presets.", no_args_is_help=True)
+
+
+@app.command("add")
+def add(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Preset name: a-z, 0-9, '_' and '-'.")],
+    department: Annotated[
+        list[str] | None,
+        typer.Option("--department", "-d", help="Department id (all its categories). Repeatable."),
+    ] = None,
+    category: Annotated[
+        list[str] | None, typer.Option("--category", "-c", help="Category id. Repeatable.")
+    ] = None,
+    condition: Annotated[
+        str, typer.Option(help="Item condition: new, used, refurbished or any.")
+    ] = "new",
+    free_shipping: Annotated[
+        bool, typer.Option("--free-shipping/--any-shipping", help="Only free-shipping listings.")
+    ] = True,
+    domestic: Annotated[
+        bool,
+        typer.Option("--domestic/--any-country", help="Only sellers located in --country."),
+    ] = True,
+    country: Annotated[str, typer.Option(help="Home country for --domestic.")] = "US",
+    price_min: Annotated[
+        float, typer.Option(help="Lowest listing price as a ratio of the product price.")
+    ] = 0.8,
+    price_max: Annotated[
+        float, typer.Option(help="Highest listing price as a ratio of the product price.")
+    ] = 1.2,
+    pages: Annotated[int, typer.Option(help="Result pages searched per product.")] = 2,
+    max_products: Annotated[
+        int | None, typer.Option(help="Products per category (default: the whole list).")
+    ] = None,
+    source: Annotated[str, typer.Option(help="Source for both products and listings.")] = "sample",
+    product_source: Annotated[
+        str | None, typer.Option(help="Product source (overrides --source).")
+    ] = None,
+    listing_source: Annotated[
+        str | None, typer.Option(help="Listing source (overrides --source).")
+    ] = None,
+    description: Annotated[str, typer.Option(help="A note shown in `preset list`.")] = "",
+    replace: Annotated[bool, typer.Option(help="Overwrite a preset of the same name.")] = False,
+) -> None:
+    """Create a preset from departments and/or categories and search filters."""
+    from collector_cli import presets
+
+    preset = presets.build(
+        name,
+        departments=department or [],
+        categories=category or [],
+        filters=Filters(
+            condition=condition,
+            free_shipping=free_shipping,
+            domestic_only=domestic,
+            country=country.upper(),
+            price_min_ratio=price_min,
+            price_max_ratio=price_max,
+            pages=pages,
+            max_products=max_products,
+        ),
+        product_source=product_source or source,
+        listing_source=listing_source or source,
+        description=description,
+    )
+    replaced = state(ctx).store().presets.add(preset, replace=replace)
+    err().print(f"{'Replaced' if replaced else 'Added'} preset {name}: {_scope(preset)}")
+
+
+@app.command("list")
+def list_(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """List presets."""
+    found = state(ctx).store().presets.list()
+    if as_json:
+        print_json([p.to_dict() for p in found])
+        return
+    from rich.table import Table
+
+    table = Table(box=None, pad_edge=False)
+    for column in ("name", "categories", "sources", "filters", "description"):
+        table.add_column(column)
+    for p in found:
+        table.add_row(
+            p.name + (" (built-in)" if p.builtin else ""),
+            _scope(p),
+            f"{p.product_source} → {p.listing_source}",
+            _filters(p.filters),
+            p.description,
+        )
+    out().print(table)
+
+
+@app.command("show")
+def show(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Preset name.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Show one preset in full, with the categories it expands to."""
+    from collector_cli import taxonomy
+    from collector_cli.presets import validate_name
+
+    preset = state(ctx).store().presets.get(validate_name(name))
+    cats = taxonomy.expand(preset.departments, preset.categories)
+    if as_json:
+        data = preset.to_dict()
+        data["expanded_categories"] = [c.id for c in cats]
+        print_json(data)
+        return
+    console = out()
+    console.print(f"[bold]{preset.name}[/]" + (" (built-in)" if preset.builtin else ""))
+    if preset.description:
+        console.print(f"  {preset.description}")
+    console.print(f"  sources      {preset.product_source} → {preset.listing_source}")
+    console.print(f"  filters      {_filters(preset.filters)}")
+    if preset.source_options:
+        console.print(f"  options      {preset.source_options}")
+    console.print(f"  categories   {len(cats)}")
+    for cat in cats:
+        console.print(f"    {cat.department_name} › {cat.name} ({cat.id}, node {cat.node_id})")
+
+
+@app.command("remove")
+def remove(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Preset name.")],
+) -> None:
+    """Remove a preset. Past runs keep their own copy of it. Built-ins are restored."""
+    from collector_cli.presets import BUILTINS, validate_name
+
+    store = state(ctx).store()
+    store.presets.remove(validate_name(name))
+    if any(b.name == name for b in BUILTINS):
+        store.presets.ensure_builtins(BUILTINS)
+        err().print(f"Preset {name} is built in: restored to its defaults.")
+    else:
+        err().print(f"Removed preset {name}.")
+
+
+def _scope(p: Preset) -> str:
+    parts = [f"department {d}" for d in p.departments] + list(p.categories)
+    return ", ".join(parts)
+
+
+def _filters(f: Filters) -> str:
+    bits = [
+        f"condition {f.condition}",
+        "free shipping" if f.free_shipping else "any shipping",
+        f"sellers in {f.country}" if f.domestic_only else "any country",
+        f"price {f.price_min_ratio:g}-{f.price_max_ratio:g}×",
+        f"{f.pages} pages",
+    ]
+    if f.max_products:
+        bits.append(f"{f.max_products} products/category")
+    return ", ".join(bits)

@@ -1,0 +1,51 @@
+"""Telling a live run from one whose process is gone (crash, SIGKILL, second Ctrl-C)."""
+
+from __future__ import annotations
+
+import socket
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collector_cli.store.db import Store
+
+# A run on another machine sharing the file is trusted while its heartbeat is this fresh.
+REMOTE_HEARTBEAT_TIMEOUT_S = 60.0
+
+
+def this_process() -> tuple[int, float, str]:
+    """(pid, process start time, hostname) identifying the running collector."""
+    import psutil
+
+    proc = psutil.Process()
+    return proc.pid, proc.create_time(), socket.gethostname()
+
+
+def process_alive(pid: int, started_at: float | None) -> bool:
+    """True if ``pid`` is alive and is the same process (same start time): pids get reused."""
+    import psutil
+
+    try:
+        proc = psutil.Process(pid)
+        if proc.status() == psutil.STATUS_ZOMBIE:
+            return False
+        return started_at is None or abs(proc.create_time() - started_at) < 1.0
+    except psutil.Error:
+        return False
+
+
+def reap_stale_runs(store: Store) -> list[int]:
+    """Mark 'running' runs whose process is gone as 'interrupted'; return their ids."""
+    reaped = []
+    host = socket.gethostname()
+    for run in store.runs.running():
+        if run["hostname"] == host:
+            alive = process_alive(run["pid"], run["pid_started_at"])
+        else:
+            beat = datetime.fromisoformat(run["heartbeat_at"] or run["started_at"])
+            alive = (datetime.now(UTC) - beat).total_seconds() < REMOTE_HEARTBEAT_TIMEOUT_S
+        if not alive and store.runs.mark_interrupted(
+            run["id"], f"process {run['pid']} ended without finishing the run"
+        ):
+            reaped.append(run["id"])
+    return reaped

@@ -1,0 +1,345 @@
+"""The two-stage pipeline: categories → best-seller lists → listing pages per product.
+
+Stage one lists each category (paged) and checkpoints its products; stage two searches each
+product with bounded concurrency. Finished products go to a buffer that a single writer
+commits, several per transaction when they pile up, never splitting one (DESIGN §3).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import time
+from dataclasses import dataclass
+
+from collector_cli import config, taxonomy
+from collector_cli.engine import retry
+from collector_cli.engine.events import Event, Reporter, RunStats, RunSummary
+from collector_cli.errors import CollectorError, ExitCode, SourceError
+from collector_cli.models import Category, Listing, ListingQuery, Preset, ProductOutcome
+from collector_cli.sources.base import SourceContext, listing_source, product_source
+from collector_cli.store.db import Store
+from collector_cli.store.runs import PendingProduct
+
+DEFAULT_CONCURRENCY = 8
+PRODUCTS_PER_CATEGORY_GUESS = 100
+HEARTBEAT_S = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class RunOptions:
+    concurrency: int = DEFAULT_CONCURRENCY
+    trigger: str = "manual"
+
+
+def start(store: Store, preset: Preset, reporter: Reporter, options: RunOptions) -> RunSummary:
+    """Create the run row and its plan, then execute it to the end (or cancellation)."""
+    from collector_cli.engine.liveness import this_process
+
+    categories = taxonomy.expand(preset.departments, preset.categories)
+    pid, pid_started, host = this_process()
+    run_id = store.runs.create(
+        preset_name=preset.name,
+        snapshot=preset.to_dict(),
+        categories=categories,
+        pid=pid,
+        pid_started_at=pid_started,
+        hostname=host,
+        trigger=options.trigger,
+    )
+    store.events.add(run_id, "info", "run_started", f"run {run_id} started for {preset.name}")
+    engine = RunEngine(store, run_id, preset, reporter, options)
+    return asyncio.run(engine.main())
+
+
+class RunEngine:
+    def __init__(
+        self, store: Store, run_id: int, preset: Preset, reporter: Reporter, options: RunOptions
+    ) -> None:
+        self.store = store
+        self.run_id = run_id
+        self.preset = preset
+        self.reporter = reporter
+        self.options = options
+        self.stats = RunStats(run_id, preset.name)
+        self.epoch = int(store.runs.get(run_id)["epoch"])
+        self._buffer: list[ProductOutcome] = []
+        self._stop_reason: str | None = None
+        self._tasks: set[asyncio.Task] = set()
+        self._platform = preset.listing_source
+        self._categories = {c.id: c for c in taxonomy.expand(preset.departments, preset.categories)}
+
+    # -- control -------------------------------------------------------------------------------
+
+    def request_stop(self, reason: str) -> None:
+        """First call: stop starting work and cancel what is in flight. Second: exit at once."""
+        if self._stop_reason is not None:
+            self.reporter.abort()
+            os._exit(ExitCode.CANCELLED)
+        self._stop_reason = reason
+        self.stats.stopping = True
+        self.reporter.event(Event("stop_requested", reason), self.stats)
+        for task in list(self._tasks):
+            task.cancel()
+
+    def _spawn(self, coro) -> asyncio.Task:  # type: ignore[no-untyped-def]
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    # -- main ----------------------------------------------------------------------------------
+
+    async def main(self) -> RunSummary:
+        loop = asyncio.get_running_loop()
+        for sig, name in ((signal.SIGINT, "SIGINT"), (signal.SIGTERM, "SIGTERM")):
+            loop.add_signal_handler(sig, self.request_stop, f"cancelled ({name})")
+        started = time.monotonic()
+        self._refresh_stats()
+        self.stats.baseline_finished = self.stats.finished
+        pending_categories = [
+            self._categories[c] for c in self.store.runs.pending_categories(self.run_id)
+        ]
+        per_category = self.preset.filters.max_products or PRODUCTS_PER_CATEGORY_GUESS
+        self.stats.products_expected = self.stats.products_total + per_category * len(
+            pending_categories
+        )
+        self.reporter.start(self.stats)
+        status, reason = "completed", "all products searched"
+        try:
+            status, reason = await self._pipeline(pending_categories)
+        except CollectorError as exc:
+            status, reason = "failed", str(exc)
+        except Exception as exc:  # a bug or a broken store: record it, never leave 'running'
+            self._finish("failed", f"internal error: {exc!r}", time.monotonic() - started)
+            raise
+        finally:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(sig)
+        return self._finish(status, reason, time.monotonic() - started)
+
+    async def _pipeline(self, categories: list[Category]) -> tuple[str, str]:
+        products = product_source(
+            self.preset.product_source,
+            SourceContext(self.epoch, self._options(self.preset.product_source)),
+        )
+        listings = listing_source(
+            self.preset.listing_source,
+            SourceContext(self.epoch, self._options(self.preset.listing_source)),
+        )
+        self._platform = listings.platform
+        queue: asyncio.Queue[PendingProduct | None] = asyncio.Queue()
+        for item in self.store.runs.pending_products(self.run_id):
+            queue.put_nowait(item)
+        dirty = asyncio.Event()
+        concurrency = max(1, self.options.concurrency)
+        category_slots = asyncio.Semaphore(max(1, min(4, concurrency)))
+        try:
+            category_tasks = [
+                self._spawn(self._list_category(products, c, queue, category_slots))
+                for c in categories
+            ]
+            workers = [
+                self._spawn(self._search_worker(listings, queue, dirty)) for _ in range(concurrency)
+            ]
+            writer = asyncio.get_running_loop().create_task(self._writer(dirty))
+            heartbeat = asyncio.get_running_loop().create_task(self._heartbeat())
+
+            _raise_unexpected(await asyncio.gather(*category_tasks, return_exceptions=True))
+            if self._stop_reason is None:
+                for _ in workers:
+                    queue.put_nowait(None)
+            _raise_unexpected(await asyncio.gather(*workers, return_exceptions=True))
+            writer.cancel()
+            heartbeat.cancel()
+            await asyncio.gather(writer, heartbeat, return_exceptions=True)
+            self._flush()
+        finally:
+            await products.aclose()
+            if listings is not products:
+                await listings.aclose()
+        if self._stop_reason is not None:
+            return "cancelled", self._stop_reason
+        s = self.stats
+        if s.categories_total and s.categories_failed == s.categories_total:
+            return "failed", "every category failed to list its products"
+        failures = s.products_failed + s.categories_failed
+        if failures:
+            return "completed", f"completed with {failures} failed products/categories"
+        return "completed", "all products searched"
+
+    def _options(self, source: str) -> dict:
+        return config.source_options(source, self.preset.source_options.get(source))
+
+    # -- stage one: categories -----------------------------------------------------------------
+
+    async def _list_category(
+        self,
+        source,  # type: ignore[no-untyped-def]
+        category: Category,
+        queue: asyncio.Queue[PendingProduct | None],
+        slots: asyncio.Semaphore,
+    ) -> None:
+        async with slots:
+            self.stats.current_department = category.department_name
+            self.stats.current_category = category.name
+            count = retry.RequestCount()
+            limit = self.preset.filters.max_products or 10**9
+            found = []
+            page = 1
+            try:
+                while len(found) < limit:
+                    result = await retry.call(
+                        lambda p=page: source.product_page(category, p), count
+                    )
+                    found.extend(result.products)
+                    if not result.has_more or not result.products:
+                        break
+                    page += 1
+            except SourceError as exc:
+                self.store.runs.fail_category(
+                    self.run_id, category, str(exc), count.requests, count.retries
+                )
+                self._refresh_stats()
+                self.reporter.event(
+                    Event("category_failed", str(exc), {"category": category.id}), self.stats
+                )
+                return
+            found = found[:limit]
+            skipped = {p.key: "price unknown" for p in found if not p.price_micros}
+            pending = self.store.runs.save_category(
+                self.run_id, category, found, skipped, count.requests, count.retries
+            )
+        self._refresh_stats()
+        per_category = self.preset.filters.max_products or PRODUCTS_PER_CATEGORY_GUESS
+        self.stats.products_expected = self.stats.products_total + per_category * (
+            self.stats.categories_total - self.stats.categories_done - self.stats.categories_failed
+        )
+        self.reporter.event(
+            Event(
+                "category_listed",
+                f"{category.department_name} › {category.name}: {len(found)} products",
+                {"category": category.id, "products": len(found), "skipped": len(skipped)},
+            ),
+            self.stats,
+        )
+        for item in pending:
+            queue.put_nowait(item)
+
+    # -- stage two: listing search -------------------------------------------------------------
+
+    async def _search_worker(
+        self,
+        source,  # type: ignore[no-untyped-def]
+        queue: asyncio.Queue[PendingProduct | None],
+        dirty: asyncio.Event,
+    ) -> None:
+        while True:
+            item = await queue.get()
+            if item is None:
+                return
+            category = self._categories.get(item.category_id)
+            if category is not None:
+                self.stats.current_department = category.department_name
+                self.stats.current_category = category.name
+            outcome = await self._search_product(source, item)
+            self._buffer.append(outcome)
+            dirty.set()
+
+    async def _search_product(self, source, item: PendingProduct) -> ProductOutcome:  # type: ignore[no-untyped-def]
+        filters = self.preset.filters
+        price = item.product.price_micros
+        low = round(price * filters.price_min_ratio) if price else None
+        high = round(price * filters.price_max_ratio) if price else None
+        count = retry.RequestCount()
+        seen: dict[str, Listing] = {}
+        pages = 0
+        try:
+            for page in range(1, filters.pages + 1):
+                query = ListingQuery(item.product, filters, page, low, high)
+                result = await retry.call(lambda q=query: source.search(q), count)
+                pages += 1
+                for listing in result.listings:
+                    seen.setdefault(listing.listing_id, listing)
+                if not result.has_more:
+                    break
+        except SourceError as exc:
+            return ProductOutcome(
+                item.row_id, "failed", [], pages, str(exc), count.requests, count.retries
+            )
+        return ProductOutcome(
+            item.row_id, "done", list(seen.values()), pages, None, count.requests, count.retries
+        )
+
+    # -- writing -------------------------------------------------------------------------------
+
+    async def _writer(self, dirty: asyncio.Event) -> None:
+        while True:
+            await dirty.wait()
+            dirty.clear()
+            self._flush()
+            await asyncio.sleep(0)
+
+    def _flush(self) -> None:
+        if not self._buffer:
+            return
+        batch, self._buffer = self._buffer, []
+        self.store.results.commit(self.run_id, self._platform, batch)
+        self._refresh_stats()
+        for outcome in batch:
+            if outcome.status == "failed":
+                self.reporter.event(
+                    Event("product_failed", outcome.error or "", {"row_id": outcome.row_id}),
+                    self.stats,
+                )
+        self.reporter.event(Event("progress", "", {"committed": len(batch)}), self.stats)
+
+    async def _heartbeat(self) -> None:
+        while True:
+            await asyncio.sleep(HEARTBEAT_S)
+            self.store.runs.heartbeat(self.run_id)
+
+    def _refresh_stats(self) -> None:
+        self.stats.update(self.store.results.counters(self.run_id))
+
+    def _finish(self, status: str, reason: str, active_s: float) -> RunSummary:
+        self.store.runs.finish(self.run_id, status, reason, active_s)
+        self.store.events.add(
+            self.run_id,
+            "error" if status == "failed" else "info",
+            f"run_{status}",
+            f"run {self.run_id} {status}: {reason}",
+        )
+        self._refresh_stats()
+        counters = self.store.results.counters(self.run_id)
+        remaining_products = self.store.runs.remaining_products(self.run_id)
+        remaining_categories = len(self.store.runs.pending_categories(self.run_id))
+        if status == "cancelled":
+            code = ExitCode.CANCELLED
+        elif status == "failed":
+            code = ExitCode.ERROR
+        elif counters.get("products_failed") or counters.get("categories_failed"):
+            code = ExitCode.PARTIAL
+        else:
+            code = ExitCode.OK
+        summary = RunSummary(
+            run_id=self.run_id,
+            preset=self.preset.name,
+            status=status,
+            finish_reason=reason,
+            exit_code=int(code),
+            counters=counters,
+            duration_s=self.stats.elapsed,
+            products_remaining=remaining_products,
+            categories_remaining=remaining_categories,
+        )
+        self.reporter.finish(summary)
+        return summary
+
+
+def _raise_unexpected(results: list[object]) -> None:
+    """gather(return_exceptions=True) hides errors; cancellations are expected, others not."""
+    for result in results:
+        if isinstance(result, BaseException) and not isinstance(result, asyncio.CancelledError):
+            raise result

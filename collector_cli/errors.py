@@ -1,0 +1,55 @@
+"""One error family for the whole tool.
+
+Every layer raises a ``CollectorError`` subclass; the CLI turns it into one line on stderr and
+the subclass's exit code, so the mapping from failure to exit status lives in one place.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    """Documented process exit codes (README, ``collector --help``)."""
+
+    OK = 0
+    ERROR = 1
+    USAGE = 2
+    NOT_FOUND = 3
+    DATABASE = 4
+    PARTIAL = 5  # run completed, but some products or categories failed
+    CANCELLED = 130
+
+
+class CollectorError(Exception):
+    exit_code: ExitCode = ExitCode.ERROR
+
+
+class UsageError(CollectorError):
+    """Bad input from the user: a name, a value, an option combination."""
+
+    exit_code = ExitCode.USAGE
+
+
+class NotFoundError(CollectorError):
+    """The user named something (a preset, a run) that the store does not hold."""
+
+    exit_code = ExitCode.NOT_FOUND
+
+
+class StoreError(CollectorError):
+    """The database file cannot be opened, created, read or written."""
+
+    exit_code = ExitCode.DATABASE
+
+
+class ConfigError(CollectorError):
+    exit_code = ExitCode.USAGE
+
+
+class SourceError(CollectorError):
+    """A source could not answer. ``retryable`` says whether trying again may help."""
+
+    def __init__(self, message: str, *, retryable: bool = False) -> None:
+        super().__init__(message)
+        self.retryable = retryable

@@ -1,0 +1,1 @@
+"""Product and listing sources, looked up by the name users type."""

@@ -1,0 +1,218 @@
+"""Schema history. Append-only: never edit or rename a migration once it has shipped.
+
+Tables are written as SQL rather than through ``Table.create`` because the contract needs
+CHECK constraints, a partial unique index and triggers that sqlite-utils cannot express.
+Counters that can be derived from rows (products done/failed, sellers found/new, times_seen,
+errors) are kept by triggers, so they equal what the rows say by construction.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from sqlite_utils import Database
+
+MIGRATION_SET = "collector"
+
+# Names in the order they were written; db.py compares this list with the applied ones so it
+# only imports sqlite-utils when something is pending.
+MIGRATION_NAMES = ["m001_initial"]
+
+INITIAL_SCHEMA = """
+CREATE TABLE presets (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    builtin INTEGER NOT NULL DEFAULT 0,
+    description TEXT NOT NULL DEFAULT '',
+    departments TEXT NOT NULL DEFAULT '[]',
+    categories TEXT NOT NULL DEFAULT '[]',
+    filters TEXT NOT NULL DEFAULT '{}',
+    product_source TEXT NOT NULL,
+    listing_source TEXT NOT NULL,
+    source_options TEXT NOT NULL DEFAULT '{}',
+    limits TEXT NOT NULL DEFAULT '{}',
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+
+CREATE TABLE runs (
+    id INTEGER PRIMARY KEY,
+    preset_name TEXT NOT NULL,
+    preset TEXT NOT NULL,
+    trigger TEXT NOT NULL DEFAULT 'manual',
+    status TEXT NOT NULL
+        CHECK (status IN ('running', 'completed', 'cancelled', 'interrupted', 'failed')),
+    finish_reason TEXT,
+    epoch INTEGER NOT NULL,
+    pid INTEGER,
+    pid_started_at REAL,
+    hostname TEXT,
+    heartbeat_at TEXT,
+    stop_requested_at TEXT,
+    started_at TEXT NOT NULL,
+    finished_at TEXT,
+    attempts INTEGER NOT NULL DEFAULT 1,
+    active_seconds REAL NOT NULL DEFAULT 0,
+    categories_total INTEGER NOT NULL DEFAULT 0,
+    categories_done INTEGER NOT NULL DEFAULT 0,
+    categories_failed INTEGER NOT NULL DEFAULT 0,
+    products_total INTEGER NOT NULL DEFAULT 0,
+    products_done INTEGER NOT NULL DEFAULT 0,
+    products_failed INTEGER NOT NULL DEFAULT 0,
+    products_skipped INTEGER NOT NULL DEFAULT 0,
+    requests INTEGER NOT NULL DEFAULT 0,
+    retries INTEGER NOT NULL DEFAULT 0,
+    listings_seen INTEGER NOT NULL DEFAULT 0,
+    sellers_found INTEGER NOT NULL DEFAULT 0,
+    sellers_new INTEGER NOT NULL DEFAULT 0,
+    errors INTEGER NOT NULL DEFAULT 0,
+    cost_micros INTEGER NOT NULL DEFAULT 0
+);
+CREATE UNIQUE INDEX runs_one_running ON runs (status) WHERE status = 'running';
+CREATE INDEX runs_preset ON runs (preset_name, id);
+
+CREATE TABLE run_categories (
+    run_id INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+    category_id TEXT NOT NULL,
+    department_id TEXT NOT NULL,
+    position INTEGER NOT NULL,
+    status TEXT NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'done', 'failed')),
+    products_found INTEGER NOT NULL DEFAULT 0,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    error TEXT,
+    updated_at TEXT,
+    PRIMARY KEY (run_id, category_id)
+) WITHOUT ROWID;
+
+CREATE TABLE run_products (
+    id INTEGER PRIMARY KEY,
+    run_id INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+    category_id TEXT NOT NULL,
+    department_id TEXT NOT NULL,
+    product_key TEXT NOT NULL,
+    rank INTEGER NOT NULL,
+    title TEXT NOT NULL,
+    price_micros INTEGER,
+    status TEXT NOT NULL DEFAULT 'pending'
+        CHECK (status IN ('pending', 'done', 'failed', 'skipped')),
+    attempts INTEGER NOT NULL DEFAULT 0,
+    error TEXT,
+    pages INTEGER NOT NULL DEFAULT 0,
+    listings_seen INTEGER NOT NULL DEFAULT 0,
+    sellers_seen INTEGER NOT NULL DEFAULT 0,
+    updated_at TEXT,
+    UNIQUE (run_id, category_id, product_key)
+);
+CREATE INDEX run_products_status ON run_products (run_id, status);
+
+CREATE TABLE sellers (
+    id INTEGER PRIMARY KEY,
+    platform TEXT NOT NULL,
+    name_key TEXT NOT NULL,
+    name TEXT NOT NULL,
+    feedback_score INTEGER,
+    feedback_score_approx INTEGER NOT NULL DEFAULT 0,
+    feedback_percent REAL,
+    times_seen INTEGER NOT NULL DEFAULT 0,
+    sightings INTEGER NOT NULL DEFAULT 0,
+    first_run_id INTEGER REFERENCES runs (id) ON DELETE SET NULL,
+    first_seen_at TEXT,
+    last_run_id INTEGER REFERENCES runs (id) ON DELETE SET NULL,
+    last_seen_at TEXT,
+    flagged INTEGER NOT NULL DEFAULT 0,
+    exported_at TEXT,
+    origin TEXT NOT NULL DEFAULT 'run',
+    created_at TEXT NOT NULL,
+    UNIQUE (platform, name_key)
+);
+
+CREATE TABLE run_sellers (
+    run_id INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+    seller_id INTEGER NOT NULL REFERENCES sellers (id) ON DELETE CASCADE,
+    sightings INTEGER NOT NULL,
+    is_new INTEGER NOT NULL,
+    PRIMARY KEY (run_id, seller_id)
+) WITHOUT ROWID;
+CREATE INDEX run_sellers_seller ON run_sellers (seller_id);
+
+CREATE TABLE events (
+    id INTEGER PRIMARY KEY,
+    run_id INTEGER REFERENCES runs (id) ON DELETE CASCADE,
+    at TEXT NOT NULL,
+    level TEXT NOT NULL CHECK (level IN ('info', 'warning', 'error')),
+    kind TEXT NOT NULL,
+    message TEXT NOT NULL,
+    data TEXT
+);
+CREATE INDEX events_run ON events (run_id, id);
+
+CREATE TRIGGER run_sellers_counted AFTER INSERT ON run_sellers BEGIN
+    UPDATE sellers SET times_seen = times_seen + 1 WHERE id = NEW.seller_id;
+    UPDATE runs SET sellers_found = sellers_found + 1, sellers_new = sellers_new + NEW.is_new
+        WHERE id = NEW.run_id;
+END;
+
+CREATE TRIGGER run_categories_added AFTER INSERT ON run_categories BEGIN
+    UPDATE runs SET categories_total = categories_total + 1 WHERE id = NEW.run_id;
+END;
+
+CREATE TRIGGER run_categories_status AFTER UPDATE OF status ON run_categories
+WHEN OLD.status IS NOT NEW.status BEGIN
+    UPDATE runs SET
+        categories_done = categories_done + (NEW.status = 'done') - (OLD.status = 'done'),
+        categories_failed = categories_failed + (NEW.status = 'failed') - (OLD.status = 'failed')
+    WHERE id = NEW.run_id;
+END;
+
+CREATE TRIGGER run_products_added AFTER INSERT ON run_products BEGIN
+    UPDATE runs SET
+        products_total = products_total + 1,
+        products_skipped = products_skipped + (NEW.status = 'skipped')
+    WHERE id = NEW.run_id;
+END;
+
+CREATE TRIGGER run_products_status AFTER UPDATE OF status ON run_products
+WHEN OLD.status IS NOT NEW.status BEGIN
+    UPDATE runs SET
+        products_done = products_done + (NEW.status = 'done') - (OLD.status = 'done'),
+        products_failed = products_failed + (NEW.status = 'failed') - (OLD.status = 'failed'),
+        products_skipped = products_skipped + (NEW.status = 'skipped') - (OLD.status = 'skipped'),
+        listings_seen = listings_seen
+            + (NEW.status = 'done') * NEW.listings_seen - (OLD.status = 'done') * OLD.listings_seen
+    WHERE id = NEW.run_id;
+END;
+
+CREATE TRIGGER events_errors_counted AFTER INSERT ON events
+WHEN NEW.level = 'error' AND NEW.run_id IS NOT NULL BEGIN
+    UPDATE runs SET errors = errors + 1 WHERE id = NEW.run_id;
+END;
+"""
+
+
+def build() -> object:
+    """Return the Migrations set. Imported lazily: sqlite-utils is only needed to migrate."""
+    from sqlite_utils.migrations import Migrations
+
+    migrations = Migrations(MIGRATION_SET)
+
+    @migrations(name="m001_initial")
+    def m001_initial(db: Database) -> None:
+        for statement in _split(INITIAL_SCHEMA):
+            db.execute(statement)
+
+    return migrations
+
+
+def _split(script: str) -> list[str]:
+    """Split on statement ends, keeping trigger bodies (which contain ';') whole."""
+    import sqlite3
+
+    statements, current = [], ""
+    for line in script.splitlines(keepends=True):
+        current += line
+        if sqlite3.complete_statement(current):
+            if current.strip():
+                statements.append(current.strip())
+            current = ""
+    return statements

@@ -1,0 +1,143 @@
+"""The hot path: committing finished products with their sellers (DESIGN §3 durability)."""
+
+from __future__ import annotations
+
+import unicodedata
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from collector_cli.models import Listing, ProductOutcome
+from collector_cli.store.db import utcnow
+
+if TYPE_CHECKING:
+    from collector_cli.store.db import Store
+
+_UPSERT_SELLER = """
+INSERT INTO sellers (platform, name_key, name, feedback_score, feedback_score_approx,
+    feedback_percent, sightings, first_run_id, first_seen_at, last_run_id, last_seen_at,
+    created_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (platform, name_key) DO UPDATE SET
+    sightings = sightings + excluded.sightings,
+    feedback_score = coalesce(excluded.feedback_score, feedback_score),
+    feedback_score_approx = CASE WHEN excluded.feedback_score IS NULL
+        THEN feedback_score_approx ELSE excluded.feedback_score_approx END,
+    feedback_percent = coalesce(excluded.feedback_percent, feedback_percent),
+    first_run_id = coalesce(first_run_id, excluded.first_run_id),
+    first_seen_at = coalesce(first_seen_at, excluded.first_seen_at),
+    last_seen_at = CASE WHEN excluded.last_run_id >= coalesce(last_run_id, 0)
+        THEN excluded.last_seen_at ELSE last_seen_at END,
+    last_run_id = max(coalesce(last_run_id, 0), excluded.last_run_id)
+"""
+
+# INSERT … SELECT needs its WHERE clause so SQLite can tell ON CONFLICT from a join.
+_UPSERT_RUN_SELLER = """
+INSERT INTO run_sellers (run_id, seller_id, sightings, is_new)
+SELECT ?, id, ?, coalesce(first_run_id = ?, 0) FROM sellers WHERE platform = ? AND name_key = ?
+ON CONFLICT (run_id, seller_id) DO UPDATE SET sightings = sightings + excluded.sightings
+"""
+
+
+def name_key(name: str) -> str:
+    """The identity of a seller name: NFKC, casefolded, trimmed, inner whitespace collapsed."""
+    return " ".join(unicodedata.normalize("NFKC", name).casefold().split())
+
+
+@dataclass(slots=True)
+class _SellerSighting:
+    name: str
+    sightings: int
+    last: Listing
+
+
+class ResultRepo:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def commit(self, run_id: int, platform: str, outcomes: list[ProductOutcome]) -> None:
+        """Commit a group of finished products in one transaction.
+
+        Each product's sellers, run_sellers rows, counters and its done/failed mark land
+        together; grouping several products per transaction never splits one.
+        """
+        now = utcnow()
+        sellers: dict[str, _SellerSighting] = {}
+        product_rows = []
+        failed_rows = []
+        requests = retries = 0
+        for outcome in outcomes:
+            requests += outcome.requests
+            retries += outcome.retries
+            if outcome.status != "done":
+                failed_rows.append((outcome.error, now, outcome.pages, outcome.row_id))
+                continue
+            product_sellers: set[str] = set()
+            for listing in outcome.listings:
+                key = name_key(listing.seller_name)
+                if not key:
+                    continue
+                product_sellers.add(key)
+                seen = sellers.get(key)
+                if seen is None:
+                    sellers[key] = _SellerSighting(listing.seller_name, 1, listing)
+                else:
+                    seen.sightings += 1
+                    seen.last = listing
+            product_rows.append(
+                (len(outcome.listings), len(product_sellers), outcome.pages, now, outcome.row_id)
+            )
+
+        with self.store.transaction() as conn:
+            conn.executemany(
+                _UPSERT_SELLER,
+                [
+                    (
+                        platform,
+                        key,
+                        s.name,
+                        s.last.feedback_score,
+                        int(s.last.feedback_score_approx),
+                        s.last.feedback_percent,
+                        s.sightings,
+                        run_id,
+                        now,
+                        run_id,
+                        now,
+                        now,
+                    )
+                    for key, s in sellers.items()
+                ],
+            )
+            conn.executemany(
+                _UPSERT_RUN_SELLER,
+                [(run_id, s.sightings, run_id, platform, key) for key, s in sellers.items()],
+            )
+            conn.executemany(
+                "UPDATE run_products SET status = 'done', listings_seen = ?, sellers_seen = ?,"
+                " pages = ?, attempts = attempts + 1, error = NULL, updated_at = ?"
+                " WHERE id = ? AND status IN ('pending', 'failed')",
+                product_rows,
+            )
+            conn.executemany(
+                "UPDATE run_products SET status = 'failed', error = ?, updated_at = ?,"
+                " pages = ?, attempts = attempts + 1 WHERE id = ?",
+                failed_rows,
+            )
+            for error, _, _, row_id in failed_rows:
+                self.store.events.add(
+                    run_id, "error", "product_failed", str(error), {"run_product_id": row_id}
+                )
+            conn.execute(
+                "UPDATE runs SET requests = requests + ?, retries = retries + ?,"
+                " heartbeat_at = ? WHERE id = ?",
+                (requests, retries, now, run_id),
+            )
+
+    def counters(self, run_id: int) -> dict[str, int]:
+        row = self.store.query_one(
+            "SELECT products_total, products_done, products_failed, products_skipped,"
+            " listings_seen, sellers_found, sellers_new, errors, requests, retries,"
+            " categories_total, categories_done, categories_failed FROM runs WHERE id = ?",
+            (run_id,),
+        )
+        return dict(row) if row else {}

@@ -1,0 +1,279 @@
+"""Runs ledger and its checkpoints (run_categories, run_products)."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from collector_cli.errors import CollectorError, NotFoundError
+from collector_cli.models import Category, Product
+from collector_cli.store.db import utcnow
+
+if TYPE_CHECKING:
+    from collector_cli.store.db import Store
+
+FINISHED = ("completed", "cancelled", "interrupted", "failed")
+STATUSES = ("running", *FINISHED)
+
+
+class RunActiveError(CollectorError):
+    """Another run holds the store's single 'running' slot."""
+
+
+@dataclass(frozen=True, slots=True)
+class PendingProduct:
+    row_id: int
+    category_id: str
+    department_id: str
+    product: Product
+
+
+class RunRepo:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def create(
+        self,
+        *,
+        preset_name: str,
+        snapshot: dict[str, Any],
+        categories: list[Category],
+        pid: int,
+        pid_started_at: float,
+        hostname: str,
+        trigger: str = "manual",
+    ) -> int:
+        """Insert the run as 'running' with its category checkpoints, in one transaction.
+
+        The partial unique index on status turns a second concurrent run into an
+        IntegrityError, which is reported as RunActiveError.
+        """
+        now = utcnow()
+        try:
+            with self.store.transaction() as conn:
+                epoch = conn.execute("SELECT coalesce(max(id), 0) + 1 FROM runs").fetchone()[0]
+                cur = conn.execute(
+                    "INSERT INTO runs (preset_name, preset, trigger, status, epoch, pid,"
+                    " pid_started_at, hostname, heartbeat_at, started_at)"
+                    " VALUES (?, ?, ?, 'running', ?, ?, ?, ?, ?, ?)",
+                    (
+                        preset_name,
+                        json.dumps(snapshot),
+                        trigger,
+                        epoch,
+                        pid,
+                        pid_started_at,
+                        hostname,
+                        now,
+                        now,
+                    ),
+                )
+                run_id = int(cur.lastrowid or 0)
+                conn.executemany(
+                    "INSERT INTO run_categories (run_id, category_id, department_id, position)"
+                    " VALUES (?, ?, ?, ?)",
+                    [(run_id, c.id, c.department_id, i) for i, c in enumerate(categories)],
+                )
+        except sqlite3.IntegrityError as exc:
+            if "runs.status" not in str(exc):
+                raise
+            active = self.active()
+            label = f"#{active['id']} ({active['preset_name']})" if active else "another run"
+            raise RunActiveError(f"run {label} is already running in this store") from exc
+        return run_id
+
+    def finish(self, run_id: int, status: str, reason: str, active_seconds: float) -> None:
+        with self.store.transaction() as conn:
+            conn.execute(
+                "UPDATE runs SET status = ?, finish_reason = ?, finished_at = ?,"
+                " active_seconds = active_seconds + ? WHERE id = ?",
+                (status, reason, utcnow(), active_seconds, run_id),
+            )
+
+    def heartbeat(self, run_id: int, requests: int = 0, retries: int = 0) -> None:
+        """Prove liveness and flush request counters made outside product commits."""
+        with self.store.transaction() as conn:
+            conn.execute(
+                "UPDATE runs SET heartbeat_at = ?, requests = requests + ?,"
+                " retries = retries + ? WHERE id = ?",
+                (utcnow(), requests, retries, run_id),
+            )
+
+    def mark_interrupted(self, run_id: int, reason: str) -> bool:
+        with self.store.transaction() as conn:
+            cur = conn.execute(
+                "UPDATE runs SET status = 'interrupted', finish_reason = ?,"
+                " finished_at = coalesce(heartbeat_at, started_at)"
+                " WHERE id = ? AND status = 'running'",
+                (reason, run_id),
+            )
+        return cur.rowcount > 0
+
+    # -- checkpoints ---------------------------------------------------------------------------
+
+    def pending_categories(self, run_id: int) -> list[str]:
+        return [
+            row[0]
+            for row in self.store.query(
+                "SELECT category_id FROM run_categories WHERE run_id = ? AND status != 'done'"
+                " ORDER BY position",
+                (run_id,),
+            )
+        ]
+
+    def save_category(
+        self,
+        run_id: int,
+        category: Category,
+        products: list[Product],
+        skipped: dict[str, str],
+        requests: int,
+        retries: int,
+    ) -> list[PendingProduct]:
+        """Store a category's product list and mark the category done, atomically.
+
+        ``skipped`` maps product keys to the reason they will not be searched.
+        """
+        now = utcnow()
+        with self.store.transaction() as conn:
+            conn.executemany(
+                "INSERT INTO run_products (run_id, category_id, department_id, product_key,"
+                " rank, title, price_micros, status, error, updated_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (run_id, category_id, product_key) DO NOTHING",
+                [
+                    (
+                        run_id,
+                        category.id,
+                        category.department_id,
+                        p.key,
+                        p.rank,
+                        p.title,
+                        p.price_micros,
+                        "skipped" if p.key in skipped else "pending",
+                        skipped.get(p.key),
+                        now,
+                    )
+                    for p in products
+                ],
+            )
+            conn.execute(
+                "UPDATE run_categories SET status = 'done', products_found = ?, error = NULL,"
+                " attempts = attempts + 1, updated_at = ? WHERE run_id = ? AND category_id = ?",
+                (len(products), now, run_id, category.id),
+            )
+            conn.execute(
+                "UPDATE runs SET requests = requests + ?, retries = retries + ?,"
+                " heartbeat_at = ? WHERE id = ?",
+                (requests, retries, now, run_id),
+            )
+        return self.pending_products(run_id, category_ids=[category.id])
+
+    def fail_category(
+        self, run_id: int, category: Category, error: str, requests: int, retries: int
+    ) -> None:
+        now = utcnow()
+        with self.store.transaction() as conn:
+            conn.execute(
+                "UPDATE run_categories SET status = 'failed', error = ?, attempts = attempts + 1,"
+                " updated_at = ? WHERE run_id = ? AND category_id = ?",
+                (error, now, run_id, category.id),
+            )
+            conn.execute(
+                "UPDATE runs SET requests = requests + ?, retries = retries + ? WHERE id = ?",
+                (requests, retries, run_id),
+            )
+            self.store.events.add(
+                run_id,
+                "error",
+                "category_failed",
+                f"category {category.id}: {error}",
+                {"category_id": category.id},
+            )
+
+    def pending_products(
+        self, run_id: int, *, category_ids: Iterable[str] | None = None
+    ) -> list[PendingProduct]:
+        sql = (
+            "SELECT id, category_id, department_id, product_key, title, price_micros, rank"
+            " FROM run_products WHERE run_id = ? AND status = 'pending'"
+        )
+        params: list[Any] = [run_id]
+        if category_ids is not None:
+            ids = list(category_ids)
+            sql += f" AND category_id IN ({','.join('?' * len(ids))})"
+            params += ids
+        rows = self.store.query(sql + " ORDER BY id", tuple(params))
+        return [
+            PendingProduct(
+                r["id"],
+                r["category_id"],
+                r["department_id"],
+                Product(r["product_key"], r["title"], r["price_micros"], r["rank"]),
+            )
+            for r in rows
+        ]
+
+    # -- reading -------------------------------------------------------------------------------
+
+    def get(self, run_id: int) -> sqlite3.Row:
+        row = self.store.query_one("SELECT * FROM runs WHERE id = ?", (run_id,))
+        if row is None:
+            raise NotFoundError(f"no run with id {run_id} (see `collector history`)")
+        return row
+
+    def active(self) -> sqlite3.Row | None:
+        return self.store.query_one("SELECT * FROM runs WHERE status = 'running'")
+
+    def list(
+        self, *, limit: int | None = None, status: str | None = None, preset: str | None = None
+    ) -> list[sqlite3.Row]:
+        sql, params = "SELECT * FROM runs WHERE 1 = 1", []
+        if status:
+            sql += " AND status = ?"
+            params.append(status)
+        if preset:
+            sql += " AND preset_name = ?"
+            params.append(preset)
+        sql += " ORDER BY id DESC"
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(limit)
+        return self.store.query(sql, tuple(params))
+
+    def remaining_products(self, run_id: int) -> int:
+        """Products listed but not yet searched (categories not yet listed come on top)."""
+        row = self.store.query_one(
+            "SELECT count(*) FROM run_products WHERE run_id = ? AND status = 'pending'", (run_id,)
+        )
+        return int(row[0]) if row else 0
+
+    def category_breakdown(self, run_id: int) -> list[sqlite3.Row]:
+        return self.store.query(
+            "SELECT c.department_id, c.category_id, c.status, c.products_found, c.error,"
+            " count(p.id) AS products,"
+            " coalesce(sum(p.status = 'done'), 0) AS done,"
+            " coalesce(sum(p.status = 'failed'), 0) AS failed,"
+            " coalesce(sum(p.status = 'skipped'), 0) AS skipped,"
+            " coalesce(sum(p.status = 'pending'), 0) AS pending,"
+            " coalesce(sum(p.listings_seen), 0) AS listings"
+            " FROM run_categories c LEFT JOIN run_products p"
+            " ON p.run_id = c.run_id AND p.category_id = c.category_id"
+            " WHERE c.run_id = ? GROUP BY c.category_id ORDER BY c.position",
+            (run_id,),
+        )
+
+    def failed_products(self, run_id: int) -> list[sqlite3.Row]:
+        return self.store.query(
+            "SELECT category_id, product_key, title, attempts, error FROM run_products"
+            " WHERE run_id = ? AND status = 'failed' ORDER BY id",
+            (run_id,),
+        )
+
+    def running(self) -> list[sqlite3.Row]:
+        return self.store.query("SELECT * FROM runs WHERE status = 'running'")

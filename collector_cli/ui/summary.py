@@ -1,0 +1,36 @@
+"""The end-of-run summary, the same text for the live, plain and cron outputs."""
+
+from __future__ import annotations
+
+from collector_cli.engine.events import RunSummary
+from collector_cli.ui.fmt import duration, num
+
+
+def summary_lines(summary: RunSummary) -> list[str]:
+    c = summary.counters
+    lines = [
+        f"Run #{summary.run_id} ({summary.preset}) {summary.status} in "
+        f"{duration(summary.duration_s)}: {summary.finish_reason}",
+        f"  categories  {num(c.get('categories_done'))} listed, "
+        f"{num(c.get('categories_failed'))} failed of {num(c.get('categories_total'))}",
+        f"  products    {num(c.get('products_done'))} searched, "
+        f"{num(c.get('products_failed'))} failed, "
+        f"{num(c.get('products_skipped'))} skipped (price unknown) of "
+        f"{num(c.get('products_total'))}",
+        f"  listings    {num(c.get('listings_seen'))}",
+        f"  sellers     {num(c.get('sellers_found'))} found, {num(c.get('sellers_new'))} new",
+        f"  requests    {num(c.get('requests'))} ({num(c.get('retries'))} retries), "
+        f"errors {num(c.get('errors'))}",
+    ]
+    if summary.status != "completed" and (
+        summary.products_remaining or summary.categories_remaining
+    ):
+        lines.append(
+            f"  remaining   {num(summary.products_remaining)} products not searched"
+            + (
+                f", {summary.categories_remaining} categories not listed"
+                if summary.categories_remaining
+                else ""
+            )
+        )
+    return lines
