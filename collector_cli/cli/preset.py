@@ -94,12 +94,14 @@ def list_(
     table = Table(box=None, pad_edge=False)
     for column in ("name", "categories", "sources", "filters", "description"):
         table.add_column(column)
+    from collector_cli import taxonomy
+
     for p in found:
         table.add_row(
             p.name + (" (built-in)" if p.builtin else ""),
-            _scope(p),
+            str(len(taxonomy.expand(p.departments, p.categories))),
             f"{p.product_source} → {p.listing_source}",
-            _filters(p.filters),
+            _filters(p.filters, short=True),
             p.description,
         )
     out().print(table)
@@ -157,14 +159,25 @@ def _scope(p: Preset) -> str:
     return ", ".join(parts)
 
 
-def _filters(f: Filters) -> str:
+def _filters(f: Filters, *, short: bool = False) -> str:
+    if short:
+        bits = [
+            f.condition,
+            "free ship" if f.free_shipping else "any ship",
+            f.country if f.domestic_only else "any country",
+            f"{f.price_min_ratio:g}-{f.price_max_ratio:g}×",
+            f"{f.pages}p",
+        ]
+        if f.max_products:
+            bits.append(f"{f.max_products}/cat")
+        return " ".join(bits)
     bits = [
         f"condition {f.condition}",
         "free shipping" if f.free_shipping else "any shipping",
         f"sellers in {f.country}" if f.domestic_only else "any country",
-        f"price {f.price_min_ratio:g}-{f.price_max_ratio:g}×",
-        f"{f.pages} pages",
+        f"price {f.price_min_ratio:g}-{f.price_max_ratio:g}× the product's",
+        f"{f.pages} result page{'s' if f.pages != 1 else ''} per product",
     ]
     if f.max_products:
-        bits.append(f"{f.max_products} products/category")
+        bits.append(f"{f.max_products} products per category")
     return ", ".join(bits)

@@ -42,7 +42,7 @@ async def call(
     """
     retrying = AsyncRetrying(
         stop=stop_after_attempt(attempts),
-        wait=wait_exponential_jitter(initial=initial, max=maximum),
+        wait=wait_exponential_jitter(multiplier=initial, jitter=initial, max=maximum),
         retry=retry_if_exception(_retryable),
         reraise=True,
     )
