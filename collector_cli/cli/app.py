@@ -34,7 +34,9 @@ class CollectorGroup(TyperGroup):
             self._fail(ctx, exc, f"database error: {exc}", ExitCode.DATABASE)
         except BrokenPipeError:
             _quiet_broken_pipe()
-        except (typer.Exit, typer.TyperException, typer.Abort):
+        except typer.TyperException as exc:
+            _one_line_usage(exc)
+        except (typer.Exit, typer.Abort):
             raise
         except KeyboardInterrupt:
             raise typer.Exit(ExitCode.CANCELLED) from None
@@ -49,12 +51,29 @@ class CollectorGroup(TyperGroup):
             if isinstance(ctx.obj, AppState):
                 ctx.obj.close()
 
+    def make_context(self, *args: Any, **kwargs: Any) -> Any:
+        """Parsing the root's own options happens here, before ``invoke``."""
+        try:
+            return super().make_context(*args, **kwargs)
+        except typer.TyperException as exc:
+            _one_line_usage(exc)
+
     @staticmethod
     def _fail(ctx: typer.Context, exc: BaseException, message: str, code: int) -> None:
         if (isinstance(ctx.obj, AppState) and ctx.obj.debug) or os.environ.get("COLLECTOR_DEBUG"):
             raise exc
         typer.echo(f"collector: error: {message}", err=True)
         raise typer.Exit(int(code)) from None
+
+
+def _one_line_usage(exc: typer.TyperException) -> None:
+    """Click's usage errors take three lines; keep the one-line contract (exit 2)."""
+    if exc.exit_code != ExitCode.USAGE:
+        raise exc
+    sub = getattr(exc, "ctx", None)
+    path = sub.command_path if sub is not None else "collector"
+    typer.echo(f"collector: error: {exc.format_message()} (see '{path} --help')", err=True)
+    raise typer.Exit(ExitCode.USAGE) from None
 
 
 def _quiet_broken_pipe() -> None:

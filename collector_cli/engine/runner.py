@@ -296,9 +296,11 @@ class RunEngine:
         self.reporter.event(Event("progress", "", {"committed": len(batch)}), self.stats)
 
     async def _heartbeat(self) -> None:
+        """Liveness for other processes, and a progress tick when nothing commits for a while."""
         while True:
             await asyncio.sleep(HEARTBEAT_S)
             self.store.runs.heartbeat(self.run_id)
+            self.reporter.event(Event("progress"), self.stats)
 
     def _refresh_stats(self) -> None:
         self.stats.update(self.store.results.counters(self.run_id))
