@@ -117,7 +117,8 @@ def show(
     from collector_cli import taxonomy
     from collector_cli.presets import validate_name
 
-    preset = state(ctx).store().presets.get(validate_name(name))
+    validate_name(name)
+    preset = state(ctx).store().presets.get(name)
     cats = taxonomy.expand(preset.departments, preset.categories)
     if as_json:
         data = preset.to_dict()
@@ -145,8 +146,9 @@ def remove(
     """Remove a preset. Past runs keep their own copy of it. Built-ins are restored."""
     from collector_cli.presets import BUILTINS, validate_name
 
+    validate_name(name)
     store = state(ctx).store()
-    store.presets.remove(validate_name(name))
+    store.presets.remove(name)
     if any(b.name == name for b in BUILTINS):
         store.presets.ensure_builtins(BUILTINS)
         err().print(f"Preset {name} is built in: restored to its defaults.")

@@ -31,19 +31,23 @@ def run(
     On a terminal a live view shows progress; otherwise timestamped lines go to stderr.
     Ctrl-C stops cleanly (exit 130): finished products are kept; press it twice to quit at once.
     """
+    from collector_cli import config
     from collector_cli.engine import runner
     from collector_cli.presets import validate_filters, validate_name
+    from collector_cli.sources.base import check_names
     from collector_cli.ui.reporters import JsonReporter, LiveReporter, PlainReporter
 
     if not 1 <= concurrency <= 256:
         raise UsageError(f"invalid --concurrency {concurrency}: use 1-256")
     validate_name(preset_name)
+    config.load()  # a broken config file is a usage error, not a failed run
     store = state(ctx).store()
     preset = store.presets.get(preset_name)
     if max_products is not None:
         filters = dataclasses.replace(preset.filters, max_products=max_products)
         validate_filters(filters)
         preset = dataclasses.replace(preset, filters=filters)
+    check_names(preset.product_source, preset.listing_source)
 
     if as_json:
         reporter = JsonReporter()

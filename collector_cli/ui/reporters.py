@@ -122,11 +122,26 @@ class PlainReporter:
     def finish(self, summary: RunSummary) -> None:
         lines = summary_lines(summary)
         self._line(lines[0])
-        for line in lines:
-            print(line, file=self.out, flush=True)
+        try:
+            for line in lines:
+                print(line, file=self.out, flush=True)
+        except BrokenPipeError:
+            _mute_stdout()
 
     def abort(self) -> None:
         pass
+
+
+def _mute_stdout() -> None:
+    """The reader of stdout went away (`| head`): drop further output, keep the run going.
+
+    The run's results are in the store, so losing a pipe reader is no reason to lose work.
+    """
+    import os
+
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
 
 
 class JsonReporter:
@@ -136,12 +151,19 @@ class JsonReporter:
         self.out = out or sys.stdout
         self.every = every
         self._last = 0.0
+        self.closed = False
 
     def _emit(self, kind: str, payload: dict) -> None:
         record = {"type": kind, "at": datetime.now(UTC).isoformat(timespec="milliseconds")}
         record.update(payload)
-        self.out.write(json.dumps(record, ensure_ascii=False) + "\n")
-        self.out.flush()
+        if self.closed:
+            return
+        try:
+            self.out.write(json.dumps(record, ensure_ascii=False) + "\n")
+            self.out.flush()
+        except BrokenPipeError:
+            self.closed = True
+            _mute_stdout()
 
     def start(self, stats: RunStats) -> None:
         self._emit("run_started", stats.to_dict())
