@@ -8,10 +8,14 @@ commits, several per transaction when they pile up, never splitting one (DESIGN 
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import signal
 import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from collector_cli import config, taxonomy
 from collector_cli.engine import retry
@@ -25,6 +29,8 @@ from collector_cli.store.runs import PendingProduct
 DEFAULT_CONCURRENCY = 8
 PRODUCTS_PER_CATEGORY_GUESS = 100
 HEARTBEAT_S = 1.0
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +60,12 @@ def start(store: Store, preset: Preset, reporter: Reporter, options: RunOptions)
 
 
 class RunEngine:
+    """Executes one run. While it runs, every store call goes through one DB thread.
+
+    That keeps the event loop (and so Ctrl-C) responsive while SQLite waits for a lock or
+    syncs a commit, and keeps the connection used by one thread at a time.
+    """
+
     def __init__(
         self, store: Store, run_id: int, preset: Preset, reporter: Reporter, options: RunOptions
     ) -> None:
@@ -69,6 +81,17 @@ class RunEngine:
         self._tasks: set[asyncio.Task] = set()
         self._platform = preset.listing_source
         self._categories = {c.id: c for c in taxonomy.expand(preset.departments, preset.categories)}
+        self._closing = False
+        self._db_thread = ThreadPoolExecutor(1, thread_name_prefix="collector-db")
+
+    async def _db(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run a store call on the DB thread. Calls run one at a time, in order.
+
+        A caller cancelled while waiting does not cancel the call: a started commit always
+        finishes whole, which is what the durability contract needs.
+        """
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._db_thread, functools.partial(fn, *args))
 
     # -- control -------------------------------------------------------------------------------
 
@@ -96,28 +119,34 @@ class RunEngine:
         for sig, name in ((signal.SIGINT, "SIGINT"), (signal.SIGTERM, "SIGTERM")):
             loop.add_signal_handler(sig, self.request_stop, f"cancelled ({name})")
         started = time.monotonic()
-        self._refresh_stats()
-        self.stats.baseline_finished = self.stats.finished
-        pending_categories = [
-            self._categories[c] for c in self.store.runs.pending_categories(self.run_id)
-        ]
-        per_category = self.preset.filters.max_products or PRODUCTS_PER_CATEGORY_GUESS
-        self.stats.products_expected = self.stats.products_total + per_category * len(
-            pending_categories
-        )
-        self.reporter.start(self.stats)
-        status, reason = "completed", "all products searched"
         try:
-            status, reason = await self._pipeline(pending_categories)
-        except CollectorError as exc:
-            status, reason = "failed", str(exc)
-        except Exception as exc:  # a bug or a broken store: record it, never leave 'running'
-            self._finish("failed", f"internal error: {exc!r}", time.monotonic() - started)
-            raise
+            await self._refresh_stats()
+            self.stats.baseline_finished = self.stats.finished
+            pending_categories = [
+                self._categories[c]
+                for c in await self._db(self.store.runs.pending_categories, self.run_id)
+            ]
+            per_category = self.preset.filters.max_products or PRODUCTS_PER_CATEGORY_GUESS
+            self.stats.products_expected = self.stats.products_total + per_category * len(
+                pending_categories
+            )
+            self.reporter.start(self.stats)
+            try:
+                status, reason = await self._pipeline(pending_categories)
+            except CollectorError as exc:
+                status, reason = "failed", str(exc)
+            except Exception as exc:  # a bug or a broken store: record it, never leave 'running'
+                await self._finish("failed", f"internal error: {exc!r}", started)
+                raise
+            return await self._finish(status, reason, started)
         finally:
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(sig)
-        return self._finish(status, reason, time.monotonic() - started)
+            if self._stop_reason is not None:
+                # We are on the way out with 130; a late Ctrl-C must not turn that into a
+                # death by signal while the interpreter shuts down.
+                signal.signal(signal.SIGINT, signal.SIG_IGN)
+            self._db_thread.shutdown(wait=True)
 
     async def _pipeline(self, categories: list[Category]) -> tuple[str, str]:
         products = product_source(
@@ -130,7 +159,7 @@ class RunEngine:
         )
         self._platform = listings.platform
         queue: asyncio.Queue[PendingProduct | None] = asyncio.Queue()
-        for item in self.store.runs.pending_products(self.run_id):
+        for item in await self._db(self.store.runs.pending_products, self.run_id):
             queue.put_nowait(item)
         dirty = asyncio.Event()
         concurrency = max(1, self.options.concurrency)
@@ -151,10 +180,11 @@ class RunEngine:
                 for _ in workers:
                     queue.put_nowait(None)
             _raise_unexpected(await asyncio.gather(*workers, return_exceptions=True))
-            writer.cancel()
+            self._closing = True
+            dirty.set()
             heartbeat.cancel()
-            await asyncio.gather(writer, heartbeat, return_exceptions=True)
-            self._flush()
+            await asyncio.gather(heartbeat, return_exceptions=True)
+            await writer  # never cancelled: a cancelled flush would drop its failure events
         finally:
             await products.aclose()
             if listings is not products:
@@ -198,20 +228,31 @@ class RunEngine:
                         break
                     page += 1
             except SourceError as exc:
-                self.store.runs.fail_category(
-                    self.run_id, category, str(exc), count.requests, count.retries
+                await self._db(
+                    self.store.runs.fail_category,
+                    self.run_id,
+                    category,
+                    str(exc),
+                    count.requests,
+                    count.retries,
                 )
-                self._refresh_stats()
+                await self._refresh_stats()
                 self.reporter.event(
                     Event("category_failed", str(exc), {"category": category.id}), self.stats
                 )
                 return
             found = found[:limit]
             skipped = {p.key: "price unknown" for p in found if not p.price_micros}
-            pending = self.store.runs.save_category(
-                self.run_id, category, found, skipped, count.requests, count.retries
+            pending = await self._db(
+                self.store.runs.save_category,
+                self.run_id,
+                category,
+                found,
+                skipped,
+                count.requests,
+                count.retries,
             )
-        self._refresh_stats()
+        await self._refresh_stats()
         per_category = self.preset.filters.max_products or PRODUCTS_PER_CATEGORY_GUESS
         self.stats.products_expected = self.stats.products_total + per_category * (
             self.stats.categories_total - self.stats.categories_done - self.stats.categories_failed
@@ -278,15 +319,17 @@ class RunEngine:
         while True:
             await dirty.wait()
             dirty.clear()
-            self._flush()
-            await asyncio.sleep(0)
+            await self._flush()
+            if self._closing and not self._buffer:
+                return
 
-    def _flush(self) -> None:
+    async def _flush(self) -> None:
+        """Commit everything finished so far: several products per transaction, none split."""
         if not self._buffer:
             return
         batch, self._buffer = self._buffer, []
-        self.store.results.commit(self.run_id, self._platform, batch)
-        self._refresh_stats()
+        await self._db(self.store.results.commit, self.run_id, self._platform, batch)
+        await self._refresh_stats()
         for outcome in batch:
             if outcome.status == "failed":
                 self.reporter.event(
@@ -299,24 +342,30 @@ class RunEngine:
         """Liveness for other processes, and a progress tick when nothing commits for a while."""
         while True:
             await asyncio.sleep(HEARTBEAT_S)
-            self.store.runs.heartbeat(self.run_id)
+            await self._db(self.store.runs.heartbeat, self.run_id)
             self.reporter.event(Event("progress"), self.stats)
 
-    def _refresh_stats(self) -> None:
-        self.stats.update(self.store.results.counters(self.run_id))
+    async def _refresh_stats(self) -> None:
+        self.stats.update(await self._db(self.store.results.counters, self.run_id))
 
-    def _finish(self, status: str, reason: str, active_s: float) -> RunSummary:
-        self.store.runs.finish(self.run_id, status, reason, active_s)
-        self.store.events.add(
-            self.run_id,
-            "error" if status == "failed" else "info",
-            f"run_{status}",
-            f"run {self.run_id} {status}: {reason}",
-        )
-        self._refresh_stats()
-        counters = self.store.results.counters(self.run_id)
-        remaining_products = self.store.runs.remaining_products(self.run_id)
-        remaining_categories = len(self.store.runs.pending_categories(self.run_id))
+    async def _finish(self, status: str, reason: str, started: float) -> RunSummary:
+        def record() -> tuple[dict[str, int], int, int]:
+            runs = self.store.runs
+            runs.finish(self.run_id, status, reason, time.monotonic() - started)
+            self.store.events.add(
+                self.run_id,
+                "error" if status == "failed" else "info",
+                f"run_{status}",
+                f"run {self.run_id} {status}: {reason}",
+            )
+            return (
+                self.store.results.counters(self.run_id),
+                runs.remaining_products(self.run_id),
+                len(runs.pending_categories(self.run_id)),
+            )
+
+        counters, remaining_products, remaining_categories = await self._db(record)
+        self.stats.update(counters)
         if status == "cancelled":
             code = ExitCode.CANCELLED
         elif status == "failed":

@@ -87,7 +87,14 @@ def open_store(path: Path | str | None = None) -> Store:
     db_path = Path(path).expanduser() if path is not None else default_db_path()
     _create_file(db_path)
     try:
-        conn = sqlite3.connect(db_path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
+        # check_same_thread=False: a run hands the connection to its DB thread; it is
+        # still used by one thread at a time.
+        conn = sqlite3.connect(
+            db_path,
+            isolation_level=None,
+            timeout=BUSY_TIMEOUT_MS / 1000,
+            check_same_thread=False,
+        )
     except sqlite3.Error as exc:
         raise StoreError(f"cannot open database {db_path}: {exc}") from exc
     conn.row_factory = sqlite3.Row

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import unicodedata
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -61,33 +62,11 @@ class ResultRepo:
         together; grouping several products per transaction never splits one.
         """
         now = utcnow()
-        sellers: dict[str, _SellerSighting] = {}
-        product_rows = []
-        failed_rows = []
-        requests = retries = 0
-        for outcome in outcomes:
-            requests += outcome.requests
-            retries += outcome.retries
-            if outcome.status != "done":
-                failed_rows.append((outcome.error, now, outcome.pages, outcome.row_id))
-                continue
-            product_sellers: set[str] = set()
-            for listing in outcome.listings:
-                key = name_key(listing.seller_name)
-                if not key:
-                    continue
-                product_sellers.add(key)
-                seen = sellers.get(key)
-                if seen is None:
-                    sellers[key] = _SellerSighting(listing.seller_name, 1, listing)
-                else:
-                    seen.sightings += 1
-                    seen.last = listing
-            product_rows.append(
-                (len(outcome.listings), len(product_sellers), outcome.pages, now, outcome.row_id)
-            )
-
         with self.store.transaction() as conn:
+            outcomes = self._not_done(conn, outcomes)
+            requests = sum(o.requests for o in outcomes)
+            retries = sum(o.retries for o in outcomes)
+            sellers, product_rows, failed_rows = _aggregate(outcomes, now)
             conn.executemany(
                 _UPSERT_SELLER,
                 [
@@ -133,6 +112,23 @@ class ResultRepo:
                 (requests, retries, now, run_id),
             )
 
+    @staticmethod
+    def _not_done(conn: sqlite3.Connection, outcomes: list[ProductOutcome]) -> list[ProductOutcome]:
+        """Drop outcomes of products already done, so committing twice never counts twice."""
+        ids = [o.row_id for o in outcomes]
+        done: set[int] = set()
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            done.update(
+                row[0]
+                for row in conn.execute(
+                    f"SELECT id FROM run_products WHERE status = 'done'"
+                    f" AND id IN ({','.join('?' * len(chunk))})",
+                    chunk,
+                )
+            )
+        return [o for o in outcomes if o.row_id not in done] if done else outcomes
+
     def counters(self, run_id: int) -> dict[str, int]:
         row = self.store.query_one(
             "SELECT products_total, products_done, products_failed, products_skipped,"
@@ -141,3 +137,36 @@ class ResultRepo:
             (run_id,),
         )
         return dict(row) if row else {}
+
+
+def _aggregate(
+    outcomes: list[ProductOutcome], now: str
+) -> tuple[dict[str, _SellerSighting], list[tuple], list[tuple]]:
+    """Sum sightings per normalized seller name across the batch.
+
+    A listing without a usable seller name is not a sighting, and is not counted as a listing
+    seen either, so listings_seen always equals the sum of sightings.
+    """
+    sellers: dict[str, _SellerSighting] = {}
+    product_rows = []
+    failed_rows = []
+    for outcome in outcomes:
+        if outcome.status != "done":
+            failed_rows.append((outcome.error, now, outcome.pages, outcome.row_id))
+            continue
+        product_sellers: set[str] = set()
+        listings = 0
+        for listing in outcome.listings:
+            key = name_key(listing.seller_name)
+            if not key:
+                continue
+            listings += 1
+            product_sellers.add(key)
+            seen = sellers.get(key)
+            if seen is None:
+                sellers[key] = _SellerSighting(listing.seller_name, 1, listing)
+            else:
+                seen.sightings += 1
+                seen.last = listing
+        product_rows.append((listings, len(product_sellers), outcome.pages, now, outcome.row_id))
+    return sellers, product_rows, failed_rows
