@@ -343,9 +343,11 @@ def test_second_sigint_exits_at_once(db_path: Path, slow_config: Path, cli, gap:
         assert "Run #" not in out
         assert history_json(cli)[0]["status"] == "interrupted"
     else:
-        # The signals were merged or the second came after the summary: a clean cancel.
+        # The first signal's clean cancel was already recorded. The second one either came
+        # after the summary, or cut the summary short (quitting at once is its job).
         assert run["status"] == "cancelled"
-        assert_summary(out, run, pending_products(db_path))
+        if out:
+            assert_summary(out, run, pending_products(db_path))
     check_store(db_path)
 
 

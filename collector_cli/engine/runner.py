@@ -82,6 +82,8 @@ class RunEngine:
         self._platform = preset.listing_source
         self._categories = {c.id: c for c in taxonomy.expand(preset.departments, preset.categories)}
         self._closing = False
+        self._signalled = False
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._db_thread = ThreadPoolExecutor(1, thread_name_prefix="collector-db")
 
     async def _db(self, fn: Callable[..., T], *args: Any) -> T:
@@ -96,15 +98,29 @@ class RunEngine:
     # -- control -------------------------------------------------------------------------------
 
     def request_stop(self, reason: str) -> None:
-        """First call: stop starting work and cancel what is in flight. Second: exit at once."""
+        """Stop starting work and cancel what is in flight; finished products stay committed."""
         if self._stop_reason is not None:
-            self.reporter.abort()
-            os._exit(ExitCode.CANCELLED)
+            return
         self._stop_reason = reason
         self.stats.stopping = True
         self.reporter.event(Event("stop_requested", reason), self.stats)
         for task in list(self._tasks):
             task.cancel()
+
+    def _on_signal(self, signum: int, _frame: object) -> None:
+        """Python-level handler (runs on the main thread, between bytecodes).
+
+        The first SIGINT/SIGTERM asks the loop for a clean stop; a signal that arrives once
+        a stop is under way exits at once — the store stays consistent because every commit
+        is one transaction.
+        """
+        if self._stop_reason is not None or self._signalled:
+            self.reporter.abort()
+            os._exit(ExitCode.CANCELLED)
+        self._signalled = True
+        if self._loop is not None:
+            reason = f"cancelled ({signal.Signals(signum).name})"
+            self._loop.call_soon_threadsafe(self.request_stop, reason)
 
     def _spawn(self, coro) -> asyncio.Task:  # type: ignore[no-untyped-def]
         task = asyncio.get_running_loop().create_task(coro)
@@ -115,9 +131,10 @@ class RunEngine:
     # -- main ----------------------------------------------------------------------------------
 
     async def main(self) -> RunSummary:
-        loop = asyncio.get_running_loop()
-        for sig, name in ((signal.SIGINT, "SIGINT"), (signal.SIGTERM, "SIGTERM")):
-            loop.add_signal_handler(sig, self.request_stop, f"cancelled ({name})")
+        self._loop = asyncio.get_running_loop()
+        previous = {
+            sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGINT, signal.SIGTERM)
+        }
         started = time.monotonic()
         try:
             await self._refresh_stats()
@@ -140,12 +157,11 @@ class RunEngine:
                 raise
             return await self._finish(status, reason, started)
         finally:
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                loop.remove_signal_handler(sig)
-            if self._stop_reason is not None:
-                # We are on the way out with 130; a late Ctrl-C must not turn that into a
-                # death by signal while the interpreter shuts down.
-                signal.signal(signal.SIGINT, signal.SIG_IGN)
+            for sig, handler in previous.items():
+                # On the way out with 130, a late Ctrl-C must not turn that into a death by
+                # signal while the interpreter shuts down: ignore it (one atomic swap).
+                stopping = self._stop_reason is not None or self._signalled
+                signal.signal(sig, signal.SIG_IGN if stopping else handler)
             self._db_thread.shutdown(wait=True)
 
     async def _pipeline(self, categories: list[Category]) -> tuple[str, str]:
