@@ -18,6 +18,9 @@ class ExitCode(IntEnum):
     NOT_FOUND = 3
     DATABASE = 4
     PARTIAL = 5  # run completed, but some products or categories failed
+    LIMIT = 6  # run ended early by a limit (--max-requests, --max-duration, …)
+    RUN_ACTIVE = 7  # another run is active in this store (or --wait timed out)
+    NOTHING_RUNNING = 8  # stop / watch found no active run
     CANCELLED = 130
 
 
@@ -53,3 +56,17 @@ class SourceError(CollectorError):
     def __init__(self, message: str, *, retryable: bool = False) -> None:
         super().__init__(message)
         self.retryable = retryable
+
+
+class RunActiveError(CollectorError):
+    """Another run holds the store's single 'running' slot."""
+
+    exit_code = ExitCode.RUN_ACTIVE
+
+    def __init__(self, message: str, active_run_id: int | None = None) -> None:
+        super().__init__(message)
+        self.active_run_id = active_run_id
+
+
+class NothingRunningError(CollectorError):
+    exit_code = ExitCode.NOTHING_RUNNING

@@ -94,6 +94,7 @@ class Preset:
     product_source: str = "sample"
     listing_source: str = "sample"
     source_options: dict[str, dict[str, Any]] = field(default_factory=dict)
+    limits: dict[str, int] = field(default_factory=dict)
     description: str = ""
     builtin: bool = False
 
@@ -107,6 +108,7 @@ class Preset:
             "product_source": self.product_source,
             "listing_source": self.listing_source,
             "source_options": self.source_options,
+            "limits": dict(self.limits),
             "builtin": self.builtin,
         }
 
@@ -121,6 +123,7 @@ class Preset:
             product_source=data.get("product_source") or "sample",
             listing_source=data.get("listing_source") or "sample",
             source_options=dict(data.get("source_options") or {}),
+            limits=dict(data.get("limits") or {}),
             builtin=bool(data.get("builtin")),
         )
 

@@ -67,6 +67,7 @@ def test_demo_preset_exists_on_first_use(cli, db_path):
         "product_source": "sample",
         "listing_source": "sample",
         "source_options": {"sample": {"latency_ms": 700}},
+        "limits": {},
         "builtin": True,
     }
     row = connect(db_path).execute("SELECT name, builtin FROM presets").fetchall()
@@ -322,6 +323,7 @@ def test_list_text_and_json_with_user_presets(cli):
             "product_source",
             "listing_source",
             "source_options",
+            "limits",
             "builtin",
         }
     by_name = {p["name"]: p for p in listed}

@@ -167,7 +167,8 @@ EXPECTED_SCHEMA: list[tuple[str, str, str, str | None]] = [
             preset TEXT NOT NULL,
             trigger TEXT NOT NULL DEFAULT 'manual',
             status TEXT NOT NULL
-                CHECK (status IN ('running', 'completed', 'cancelled', 'interrupted', 'failed')),
+                CHECK (status IN ('waiting', 'running', 'completed', 'cancelled', 'interrupted',
+                    'failed')),
             finish_reason TEXT,
             epoch INTEGER NOT NULL,
             pid INTEGER,
@@ -175,6 +176,8 @@ EXPECTED_SCHEMA: list[tuple[str, str, str, str | None]] = [
             hostname TEXT,
             heartbeat_at TEXT,
             stop_requested_at TEXT,
+            current_category TEXT,
+            products_expected INTEGER NOT NULL DEFAULT 0,
             started_at TEXT NOT NULL,
             finished_at TEXT,
             attempts INTEGER NOT NULL DEFAULT 1,

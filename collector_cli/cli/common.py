@@ -29,7 +29,7 @@ class AppState:
 
             self._store = open_store(self.db_path)
             self._store.presets.ensure_builtins(BUILTINS)
-            if self._store.runs.running():
+            if self._store.runs.live():
                 reap_stale_runs(self._store)
         return self._store
 

@@ -21,24 +21,36 @@ def this_process() -> tuple[int, float, str]:
     return proc.pid, proc.create_time(), socket.gethostname()
 
 
-def process_alive(pid: int, started_at: float | None) -> bool:
-    """True if ``pid`` is alive and is the same process (same start time): pids get reused."""
+def process_alive(pid: int | None, started_at: float | None) -> bool:
+    """True if ``pid`` is a live collector process started at ``started_at``.
+
+    Pids get reused: a different start time, or a process that is not collector at all,
+    means the run's process is gone.
+    """
     import psutil
 
+    if not pid:
+        return False
     try:
         proc = psutil.Process(pid)
         if proc.status() == psutil.STATUS_ZOMBIE:
             return False
-        return started_at is None or abs(proc.create_time() - started_at) < 1.0
+        if started_at is not None and abs(proc.create_time() - started_at) >= 1.0:
+            return False
+        return any("collector" in part for part in proc.cmdline())
     except psutil.Error:
         return False
 
 
+def same_host(run: object) -> bool:
+    return run["hostname"] == socket.gethostname()  # type: ignore[index]
+
+
 def reap_stale_runs(store: Store) -> list[int]:
-    """Mark 'running' runs whose process is gone as 'interrupted'; return their ids."""
+    """Mark running or waiting runs whose process is gone as 'interrupted'; return their ids."""
     reaped = []
     host = socket.gethostname()
-    for run in store.runs.running():
+    for run in store.runs.live():
         if run["hostname"] == host:
             alive = process_alive(run["pid"], run["pid_started_at"])
         else:

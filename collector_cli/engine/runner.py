@@ -14,12 +14,13 @@ import signal
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from collector_cli import config, taxonomy
 from collector_cli.engine import retry
 from collector_cli.engine.events import Event, Reporter, RunStats, RunSummary
+from collector_cli.engine.limits import RunLimits, format_duration
 from collector_cli.errors import CollectorError, ExitCode, SourceError
 from collector_cli.models import Category, Listing, ListingQuery, Preset, ProductOutcome
 from collector_cli.sources.base import SourceContext, listing_source, product_source
@@ -28,7 +29,8 @@ from collector_cli.store.runs import PendingProduct
 
 DEFAULT_CONCURRENCY = 8
 PRODUCTS_PER_CATEGORY_GUESS = 100
-HEARTBEAT_S = 1.0
+HEARTBEAT_S = 0.5  # also how often the store's stop flag is read
+STOPPED_BY_COMMAND = "stopped by `collector stop`"
 
 T = TypeVar("T")
 
@@ -37,26 +39,14 @@ T = TypeVar("T")
 class RunOptions:
     concurrency: int = DEFAULT_CONCURRENCY
     trigger: str = "manual"
+    limits: RunLimits = field(default_factory=RunLimits)
 
 
 def start(store: Store, preset: Preset, reporter: Reporter, options: RunOptions) -> RunSummary:
     """Create the run row and its plan, then execute it to the end (or cancellation)."""
-    from collector_cli.engine.liveness import this_process
+    from collector_cli.engine import lifecycle
 
-    categories = taxonomy.expand(preset.departments, preset.categories)
-    pid, pid_started, host = this_process()
-    run_id = store.runs.create(
-        preset_name=preset.name,
-        snapshot=preset.to_dict(),
-        categories=categories,
-        pid=pid,
-        pid_started_at=pid_started,
-        hostname=host,
-        trigger=options.trigger,
-    )
-    store.events.add(run_id, "info", "run_started", f"run {run_id} started for {preset.name}")
-    engine = RunEngine(store, run_id, preset, reporter, options)
-    return asyncio.run(engine.main())
+    return lifecycle.start_new(store, preset, reporter, options)
 
 
 class RunEngine:
@@ -78,10 +68,16 @@ class RunEngine:
         self.epoch = int(store.runs.get(run_id)["epoch"])
         self._buffer: list[ProductOutcome] = []
         self._stop_reason: str | None = None
+        self._stop_status = "cancelled"
+        self._limit_hit = False
+        self._requests = 0  # requests of the whole run, across attempts
+        self._consecutive_failures: dict[str, int] = {}
+        self.limits = options.limits
         self._tasks: set[asyncio.Task] = set()
         self._platform = preset.listing_source
         self._categories = {c.id: c for c in taxonomy.expand(preset.departments, preset.categories)}
         self._closing = False
+        self._active_before = 0.0
         self._signalled = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._db_thread = ThreadPoolExecutor(1, thread_name_prefix="collector-db")
@@ -97,11 +93,16 @@ class RunEngine:
 
     # -- control -------------------------------------------------------------------------------
 
-    def request_stop(self, reason: str) -> None:
-        """Stop starting work and cancel what is in flight; finished products stay committed."""
+    def request_stop(self, reason: str, status: str = "cancelled", limit: bool = False) -> None:
+        """Stop starting work and cancel what is in flight; finished products stay committed.
+
+        Ctrl-C, SIGTERM, `collector stop`, a limit and the circuit breaker all end here.
+        """
         if self._stop_reason is not None:
             return
         self._stop_reason = reason
+        self._stop_status = status
+        self._limit_hit = limit
         self.stats.stopping = True
         self.reporter.event(Event("stop_requested", reason), self.stats)
         for task in list(self._tasks):
@@ -114,7 +115,7 @@ class RunEngine:
         a stop is under way exits at once — the store stays consistent because every commit
         is one transaction.
         """
-        if self._stop_reason is not None or self._signalled:
+        if self._signalled:
             self.reporter.abort()
             os._exit(ExitCode.CANCELLED)
         self._signalled = True
@@ -139,6 +140,9 @@ class RunEngine:
         try:
             await self._refresh_stats()
             self.stats.baseline_finished = self.stats.finished
+            run = await self._db(self.store.runs.get, self.run_id)
+            self._requests = int(run["requests"])
+            self._active_before = float(run["active_seconds"])
             pending_categories = [
                 self._categories[c]
                 for c in await self._db(self.store.runs.pending_categories, self.run_id)
@@ -190,6 +194,7 @@ class RunEngine:
             ]
             writer = asyncio.get_running_loop().create_task(self._writer(dirty))
             heartbeat = asyncio.get_running_loop().create_task(self._heartbeat())
+            timer = asyncio.get_running_loop().create_task(self._duration_limit())
 
             _raise_unexpected(await asyncio.gather(*category_tasks, return_exceptions=True))
             if self._stop_reason is None:
@@ -199,14 +204,15 @@ class RunEngine:
             self._closing = True
             dirty.set()
             heartbeat.cancel()
-            await asyncio.gather(heartbeat, return_exceptions=True)
+            timer.cancel()
+            await asyncio.gather(heartbeat, timer, return_exceptions=True)
             await writer  # never cancelled: a cancelled flush would drop its failure events
         finally:
             await products.aclose()
             if listings is not products:
                 await listings.aclose()
         if self._stop_reason is not None:
-            return "cancelled", self._stop_reason
+            return self._stop_status, self._stop_reason
         s = self.stats
         if s.categories_total and s.categories_failed == s.categories_total:
             return "failed", "every category failed to list its products"
@@ -217,6 +223,49 @@ class RunEngine:
 
     def _options(self, source: str) -> dict:
         return config.source_options(source, self.preset.source_options.get(source))
+
+    async def _call(
+        self, source_name: str, fn: Callable[[], Any], count: retry.RequestCount
+    ) -> Any:
+        """One source call with retries, under the request limit and the circuit breaker."""
+
+        async def attempt() -> Any:
+            limit = self.limits.max_requests
+            if limit is not None and self._requests >= limit:
+                self.request_stop(f"limit reached: {limit} requests", limit=True)
+                raise asyncio.CancelledError
+            self._requests += 1
+            try:
+                result = await fn()
+            except SourceError as exc:
+                failures = self._consecutive_failures.get(source_name, 0) + 1
+                self._consecutive_failures[source_name] = failures
+                if failures >= self.limits.breaker:
+                    self.request_stop(
+                        f"circuit breaker: {failures} consecutive failures of source"
+                        f" {source_name} (last: {exc})",
+                        status="failed",
+                    )
+                    raise asyncio.CancelledError from exc
+                raise
+            self._consecutive_failures[source_name] = 0
+            return result
+
+        return await retry.call(attempt, count)
+
+    async def _duration_limit(self) -> None:
+        limit = self.limits.max_duration_s
+        if limit is None:
+            return
+        await asyncio.sleep(max(0.0, limit - self._active_before))
+        self.request_stop(f"limit reached: {format_duration(limit)} running", limit=True)
+
+    def _check_count_limits(self) -> None:
+        s, limits = self.stats, self.limits
+        if limits.max_errors is not None and s.errors >= limits.max_errors:
+            self.request_stop(f"limit reached: {s.errors} errors", limit=True)
+        elif limits.max_new_sellers is not None and s.sellers_new >= limits.max_new_sellers:
+            self.request_stop(f"limit reached: {s.sellers_new} new sellers", limit=True)
 
     # -- stage one: categories -----------------------------------------------------------------
 
@@ -236,8 +285,8 @@ class RunEngine:
             page = 1
             try:
                 while len(found) < limit:
-                    result = await retry.call(
-                        lambda p=page: source.product_page(category, p), count
+                    result = await self._call(
+                        source.name, lambda p=page: source.product_page(category, p), count
                     )
                     found.extend(result.products)
                     if not result.has_more or not result.products:
@@ -315,7 +364,7 @@ class RunEngine:
         try:
             for page in range(1, filters.pages + 1):
                 query = ListingQuery(item.product, filters, page, low, high)
-                result = await retry.call(lambda q=query: source.search(q), count)
+                result = await self._call(source.name, lambda q=query: source.search(q), count)
                 pages += 1
                 for listing in result.listings:
                     seen.setdefault(listing.listing_id, listing)
@@ -353,12 +402,17 @@ class RunEngine:
                     self.stats,
                 )
         self.reporter.event(Event("progress", "", {"committed": len(batch)}), self.stats)
+        self._check_count_limits()
 
     async def _heartbeat(self) -> None:
         """Liveness for other processes, and a progress tick when nothing commits for a while."""
         while True:
             await asyncio.sleep(HEARTBEAT_S)
-            await self._db(self.store.runs.heartbeat, self.run_id)
+            s = self.stats
+            where = f"{s.current_department} › {s.current_category}" if s.current_category else None
+            stop = await self._db(self.store.runs.heartbeat, self.run_id, where, s.total)
+            if stop:
+                self.request_stop(STOPPED_BY_COMMAND)
             self.reporter.event(Event("progress"), self.stats)
 
     async def _refresh_stats(self) -> None:
@@ -366,7 +420,10 @@ class RunEngine:
 
     async def _finish(self, status: str, reason: str, started: float) -> RunSummary:
         def record() -> tuple[dict[str, int], int, int]:
+            nonlocal reason
             runs = self.store.runs
+            if status == "cancelled" and not self._limit_hit and runs.stop_requested(self.run_id):
+                reason = STOPPED_BY_COMMAND  # the stop command also sends SIGINT; name the cause
             runs.finish(self.run_id, status, reason, time.monotonic() - started)
             self.store.events.add(
                 self.run_id,
@@ -382,7 +439,9 @@ class RunEngine:
 
         counters, remaining_products, remaining_categories = await self._db(record)
         self.stats.update(counters)
-        if status == "cancelled":
+        if status == "cancelled" and self._limit_hit:
+            code = ExitCode.LIMIT
+        elif status == "cancelled":
             code = ExitCode.CANCELLED
         elif status == "failed":
             code = ExitCode.ERROR

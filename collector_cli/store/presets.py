@@ -25,6 +25,7 @@ def _from_row(row: sqlite3.Row) -> Preset:
             "product_source": row["product_source"],
             "listing_source": row["listing_source"],
             "source_options": json.loads(row["source_options"]),
+            "limits": json.loads(row["limits"]),
             "builtin": row["builtin"],
         }
     )
@@ -75,8 +76,8 @@ class PresetRepo:
         now = utcnow()
         self.store.conn.execute(
             "INSERT INTO presets (name, builtin, description, departments, categories, filters,"
-            " product_source, listing_source, source_options, created_at, updated_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " product_source, listing_source, source_options, limits, created_at, updated_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 preset.name,
                 int(preset.builtin),
@@ -87,6 +88,7 @@ class PresetRepo:
                 preset.product_source,
                 preset.listing_source,
                 json.dumps(preset.source_options),
+                json.dumps(preset.limits),
                 now,
                 now,
             ),

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from collector_cli.errors import CollectorError, NotFoundError
+from collector_cli.errors import NotFoundError, RunActiveError
 from collector_cli.models import Category, Product
 from collector_cli.store.db import utcnow
 
@@ -16,11 +16,23 @@ if TYPE_CHECKING:
     from collector_cli.store.db import Store
 
 FINISHED = ("completed", "cancelled", "interrupted", "failed")
-STATUSES = ("running", *FINISHED)
+STATUSES = ("waiting", "running", *FINISHED)
+RESUMABLE = ("interrupted", "cancelled", "failed")
+
+__all__ = ["FINISHED", "RESUMABLE", "STATUSES", "PendingProduct", "RunActiveError", "RunRepo"]
 
 
-class RunActiveError(CollectorError):
-    """Another run holds the store's single 'running' slot."""
+def describe(run: sqlite3.Row) -> str:
+    """One line naming a run for messages: id, preset, start (local time), progress."""
+    from datetime import datetime
+
+    started = datetime.fromisoformat(run["started_at"]).astimezone().strftime("%Y-%m-%d %H:%M:%S")
+    finished = run["products_done"] + run["products_failed"] + run["products_skipped"]
+    total = max(run["products_total"], run["products_expected"], finished)
+    return (
+        f"run #{run['id']} ({run['preset_name']}, started {started}, "
+        f"{finished}/{total} products, pid {run['pid']})"
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,11 +59,13 @@ class RunRepo:
         pid_started_at: float,
         hostname: str,
         trigger: str = "manual",
+        status: str = "running",
     ) -> int:
-        """Insert the run as 'running' with its category checkpoints, in one transaction.
+        """Insert the run with its category checkpoints, in one transaction.
 
         The partial unique index on status turns a second concurrent run into an
-        IntegrityError, which is reported as RunActiveError.
+        IntegrityError, which is reported as RunActiveError. A 'waiting' run holds its place
+        in the queue and becomes 'running' through ``promote``.
         """
         now = utcnow()
         try:
@@ -60,11 +74,12 @@ class RunRepo:
                 cur = conn.execute(
                     "INSERT INTO runs (preset_name, preset, trigger, status, epoch, pid,"
                     " pid_started_at, hostname, heartbeat_at, started_at)"
-                    " VALUES (?, ?, ?, 'running', ?, ?, ?, ?, ?, ?)",
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
                         preset_name,
                         json.dumps(snapshot),
                         trigger,
+                        status,
                         epoch,
                         pid,
                         pid_started_at,
@@ -80,12 +95,96 @@ class RunRepo:
                     [(run_id, c.id, c.department_id, i) for i, c in enumerate(categories)],
                 )
         except sqlite3.IntegrityError as exc:
+            self._raise_active(exc)
+        return run_id
+
+    def _raise_active(self, exc: sqlite3.IntegrityError) -> None:
+        if "runs.status" not in str(exc):
+            raise exc
+        active = self.active()
+        label = describe(active) if active else "another run"
+        raise RunActiveError(
+            f"{label} is already running in this store", active["id"] if active else None
+        ) from exc
+
+    def promote(self, run_id: int) -> bool:
+        """Turn a waiting run into the running one if the slot is free and it is first in line."""
+        try:
+            with self.store.transaction() as conn:
+                first = conn.execute(
+                    "SELECT min(id) FROM runs WHERE status = 'waiting'"
+                ).fetchone()[0]
+                if first != run_id:
+                    return False
+                now = utcnow()
+                conn.execute(
+                    "UPDATE runs SET status = 'running', started_at = ?, heartbeat_at = ?"
+                    " WHERE id = ? AND status = 'waiting'",
+                    (now, now, run_id),
+                )
+        except sqlite3.IntegrityError as exc:
             if "runs.status" not in str(exc):
                 raise
-            active = self.active()
-            label = f"#{active['id']} ({active['preset_name']})" if active else "another run"
-            raise RunActiveError(f"run {label} is already running in this store") from exc
-        return run_id
+            return False
+        return True
+
+    def begin_attempt(
+        self,
+        run_id: int,
+        *,
+        pid: int,
+        pid_started_at: float,
+        hostname: str,
+        retry_failed: bool = False,
+    ) -> None:
+        """Make a resumable run 'running' again for a new attempt, keeping its checkpoints."""
+        now = utcnow()
+        try:
+            with self.store.transaction() as conn:
+                cur = conn.execute(
+                    "UPDATE runs SET status = 'running', attempts = attempts + 1, pid = ?,"
+                    " pid_started_at = ?, hostname = ?, heartbeat_at = ?, finish_reason = NULL,"
+                    " finished_at = NULL, stop_requested_at = NULL"
+                    f" WHERE id = ? AND status IN ({','.join('?' * len(RESUMABLE))})",
+                    (pid, pid_started_at, hostname, now, run_id, *RESUMABLE),
+                )
+                if cur.rowcount != 1:
+                    raise NotFoundError(f"run {run_id} cannot be resumed")
+                if retry_failed:
+                    conn.execute(
+                        "UPDATE run_products SET status = 'pending', updated_at = ?"
+                        " WHERE run_id = ? AND status = 'failed'",
+                        (now, run_id),
+                    )
+                    conn.execute(
+                        "UPDATE run_categories SET status = 'pending', updated_at = ?"
+                        " WHERE run_id = ? AND status = 'failed'",
+                        (now, run_id),
+                    )
+        except sqlite3.IntegrityError as exc:
+            self._raise_active(exc)
+
+    def request_stop(self, run_id: int) -> bool:
+        with self.store.transaction() as conn:
+            cur = conn.execute(
+                "UPDATE runs SET stop_requested_at = coalesce(stop_requested_at, ?)"
+                " WHERE id = ? AND status IN ('running', 'waiting')",
+                (utcnow(), run_id),
+            )
+        return cur.rowcount > 0
+
+    def stop_requested(self, run_id: int) -> bool:
+        row = self.store.query_one("SELECT stop_requested_at FROM runs WHERE id = ?", (run_id,))
+        return bool(row and row[0])
+
+    def abandon(self, run_id: int, status: str, reason: str) -> None:
+        """End a run that never started (it gave up waiting, or was stopped while waiting)."""
+        with self.store.transaction() as conn:
+            conn.execute(
+                "UPDATE runs SET status = ?, finish_reason = ?, finished_at = ?"
+                " WHERE id = ? AND status = 'waiting'",
+                (status, reason, utcnow(), run_id),
+            )
 
     def finish(self, run_id: int, status: str, reason: str, active_seconds: float) -> None:
         with self.store.transaction() as conn:
@@ -95,21 +194,25 @@ class RunRepo:
                 (status, reason, utcnow(), active_seconds, run_id),
             )
 
-    def heartbeat(self, run_id: int, requests: int = 0, retries: int = 0) -> None:
-        """Prove liveness and flush request counters made outside product commits."""
+    def heartbeat(
+        self, run_id: int, current_category: str | None = None, products_expected: int = 0
+    ) -> bool:
+        """Prove liveness and publish what `watch` shows; True if a stop was requested."""
         with self.store.transaction() as conn:
             conn.execute(
-                "UPDATE runs SET heartbeat_at = ?, requests = requests + ?,"
-                " retries = retries + ? WHERE id = ?",
-                (utcnow(), requests, retries, run_id),
+                "UPDATE runs SET heartbeat_at = ?,"
+                " current_category = coalesce(?, current_category), products_expected = ?"
+                " WHERE id = ?",
+                (utcnow(), current_category, products_expected, run_id),
             )
+        return self.stop_requested(run_id)
 
     def mark_interrupted(self, run_id: int, reason: str) -> bool:
         with self.store.transaction() as conn:
             cur = conn.execute(
                 "UPDATE runs SET status = 'interrupted', finish_reason = ?,"
                 " finished_at = coalesce(heartbeat_at, started_at)"
-                " WHERE id = ? AND status = 'running'",
+                " WHERE id = ? AND status IN ('running', 'waiting')",
                 (reason, run_id),
             )
         return cur.rowcount > 0
@@ -275,5 +378,16 @@ class RunRepo:
             (run_id,),
         )
 
-    def running(self) -> list[sqlite3.Row]:
-        return self.store.query("SELECT * FROM runs WHERE status = 'running'")
+    def live(self) -> list[sqlite3.Row]:
+        """Runs that claim a live process: running, or waiting for their turn."""
+        return self.store.query(
+            "SELECT * FROM runs WHERE status IN ('running', 'waiting') ORDER BY id"
+        )
+
+    def waiting(self) -> list[sqlite3.Row]:
+        return self.store.query("SELECT * FROM runs WHERE status = 'waiting' ORDER BY id")
+
+    def latest_finished(self) -> sqlite3.Row | None:
+        return self.store.query_one(
+            "SELECT * FROM runs WHERE status NOT IN ('running', 'waiting') ORDER BY id DESC"
+        )

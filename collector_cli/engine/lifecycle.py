@@ -1,0 +1,126 @@
+"""Starting, queueing and resuming runs: everything around one execution of the pipeline."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Callable
+
+from collector_cli import taxonomy
+from collector_cli.engine.events import Reporter, RunSummary
+from collector_cli.engine.liveness import reap_stale_runs, this_process
+from collector_cli.engine.runner import RunEngine, RunOptions
+from collector_cli.errors import CollectorError, ExitCode, RunActiveError, UsageError
+from collector_cli.models import Preset
+from collector_cli.store.db import Store
+from collector_cli.store.runs import RESUMABLE, describe
+
+WAIT_POLL_S = 0.5
+
+
+class StoppedWhileWaiting(CollectorError):
+    exit_code = ExitCode.CANCELLED
+
+
+def start_new(
+    store: Store,
+    preset: Preset,
+    reporter: Reporter,
+    options: RunOptions,
+    *,
+    wait: bool = False,
+    wait_timeout: float | None = None,
+    on_wait: Callable[[str], None] | None = None,
+) -> RunSummary:
+    """Create a run and execute it. Without ``wait`` a busy store raises RunActiveError; with
+    it the run is recorded as 'waiting' (visible in status and history) until its turn."""
+    categories = taxonomy.expand(preset.departments, preset.categories)
+    pid, pid_started, host = this_process()
+    snapshot = preset.to_dict()
+    snapshot["limits"] = options.limits.to_dict()
+    run_id = store.runs.create(
+        preset_name=preset.name,
+        snapshot=snapshot,
+        categories=categories,
+        pid=pid,
+        pid_started_at=pid_started,
+        hostname=host,
+        trigger=options.trigger,
+        status="waiting" if wait else "running",
+    )
+    if wait:
+        _wait_turn(store, run_id, wait_timeout, on_wait)
+    store.events.add(run_id, "info", "run_started", f"run {run_id} started for {preset.name}")
+    return _execute(store, run_id, preset, reporter, options)
+
+
+def resume(
+    store: Store,
+    run_id: int,
+    reporter: Reporter,
+    options: RunOptions,
+    *,
+    retry_failed: bool = False,
+) -> RunSummary:
+    """Continue a run from its checkpoints, keeping its id, epoch and preset snapshot."""
+    run = store.runs.get(run_id)
+    if run["status"] == "completed":
+        raise UsageError(f"run {run_id} is completed: there is nothing left to resume")
+    if run["status"] in ("running", "waiting"):
+        raise RunActiveError(f"{describe(run)} is {run['status']}: it cannot be resumed", run_id)
+    assert run["status"] in RESUMABLE
+    preset = Preset.from_dict(json.loads(run["preset"]))
+    pid, pid_started, host = this_process()
+    store.runs.begin_attempt(
+        run_id, pid=pid, pid_started_at=pid_started, hostname=host, retry_failed=retry_failed
+    )
+    store.events.add(
+        run_id,
+        "info",
+        "run_resumed",
+        f"run {run_id} resumed (attempt {run['attempts'] + 1})"
+        + (", retrying failed products" if retry_failed else ""),
+    )
+    return _execute(store, run_id, preset, reporter, options)
+
+
+def _execute(
+    store: Store, run_id: int, preset: Preset, reporter: Reporter, options: RunOptions
+) -> RunSummary:
+    engine = RunEngine(store, run_id, preset, reporter, options)
+    return asyncio.run(engine.main())
+
+
+def _wait_turn(
+    store: Store,
+    run_id: int,
+    timeout: float | None,
+    on_wait: Callable[[str], None] | None,
+) -> None:
+    """Poll until this waiting run is first in line and the running slot is free."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    announced: int | None = None
+    try:
+        while True:
+            reap_stale_runs(store)
+            if store.runs.stop_requested(run_id):
+                store.runs.abandon(run_id, "cancelled", "stopped while waiting")
+                raise StoppedWhileWaiting(f"run {run_id} was stopped while waiting")
+            if store.runs.promote(run_id):
+                return
+            active = store.runs.active()
+            if on_wait is not None and active is not None and active["id"] != announced:
+                announced = active["id"]
+                on_wait(f"run {run_id} is waiting for {describe(active)} to end")
+            if deadline is not None and time.monotonic() >= deadline:
+                store.runs.abandon(run_id, "cancelled", f"gave up waiting after {timeout:g}s")
+                label = describe(active) if active else "another run"
+                raise RunActiveError(
+                    f"gave up after waiting {timeout:g}s: {label} is still running",
+                    active["id"] if active else None,
+                )
+            time.sleep(WAIT_POLL_S)
+    except KeyboardInterrupt:
+        store.runs.abandon(run_id, "cancelled", "cancelled while waiting")
+        raise
