@@ -179,6 +179,7 @@ EXPECTED_SCHEMA: list[tuple[str, str, str, str | None]] = [
             current_category TEXT,
             products_expected INTEGER NOT NULL DEFAULT 0,
             started_at TEXT NOT NULL,
+            attempt_started_at TEXT NOT NULL,
             finished_at TEXT,
             attempts INTEGER NOT NULL DEFAULT 1,
             active_seconds REAL NOT NULL DEFAULT 0,
@@ -326,9 +327,9 @@ def store(db_path: Path):
 def _run_row(conn: sqlite3.Connection, status: str) -> None:
     now = utcnow()
     conn.execute(
-        "INSERT INTO runs (preset_name, preset, status, epoch, started_at)"
-        " VALUES ('t', '{}', ?, 1, ?)",
-        (status, now),
+        "INSERT INTO runs (preset_name, preset, status, epoch, started_at, attempt_started_at)"
+        " VALUES ('t', '{}', ?, 1, ?, ?)",
+        (status, now, now),
     )
 
 
@@ -452,8 +453,8 @@ def test_partial_unique_index_allows_one_running_run(store) -> None:
     _run_row(conn, "running")
     with pytest.raises(sqlite3.IntegrityError, match=r"runs\.status"):
         _run_row(conn, "running")
-    # Only 'running' is restricted: finished runs pile up freely.
-    for status in ("completed", "completed", "cancelled", "interrupted", "failed", "failed"):
+    # Only 'running' is restricted: waiting and finished runs pile up freely.
+    for status in ("waiting", "waiting", "completed", "cancelled", "interrupted", "failed"):
         _run_row(conn, status)
     assert conn.execute("SELECT count(*) FROM runs WHERE status = 'running'").fetchone()[0] == 1
     assert conn.execute("SELECT count(*) FROM runs").fetchone()[0] == 7

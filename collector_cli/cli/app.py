@@ -12,14 +12,8 @@ import typer
 from typer.core import TyperGroup
 
 from collector_cli import __version__
-from collector_cli.cli.common import AppState, state
+from collector_cli.cli.common import EXIT_CODES_HELP, AppState, state
 from collector_cli.errors import CollectorError, ExitCode
-
-EXIT_CODES_HELP = (
-    "Exit codes: 0 ok · 1 error (or run failed) · 2 bad usage or input · 3 not found "
-    "(preset, run) · 4 database unusable · 5 run completed but some products failed · "
-    "130 cancelled (Ctrl-C)."
-)
 
 
 class CollectorGroup(TyperGroup):
@@ -125,9 +119,13 @@ def root(
 
 
 def _register() -> None:
-    from collector_cli.cli import categories, history, preset, run
+    from collector_cli.cli import categories, control, history, preset, run
 
     app.command("run", epilog=EXIT_CODES_HELP)(run.run)
+    app.command("resume", epilog=EXIT_CODES_HELP)(run.resume)
+    app.command("stop", epilog=EXIT_CODES_HELP)(control.stop)
+    app.command("watch", epilog=EXIT_CODES_HELP)(control.watch)
+    app.command("status")(control.status)
     app.add_typer(preset.app, name="preset")
     app.add_typer(history.app, name="history")
     app.command("categories")(categories.categories)

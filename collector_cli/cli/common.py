@@ -13,6 +13,13 @@ from rich.console import Console
 
 from collector_cli.store.db import Store
 
+EXIT_CODES_HELP = (
+    "Exit codes: 0 ok · 1 error, or the run failed · 2 bad usage or input · 3 not found "
+    "(preset, run) · 4 database unusable · 5 run completed but some products failed · "
+    "6 run ended by a limit · 7 another run is active (or --wait timed out) · "
+    "8 no active run (stop, watch) · 130 cancelled (Ctrl-C, stop)."
+)
+
 
 @dataclass
 class AppState:

@@ -1,4 +1,4 @@
-"""`collector run`: execute a preset with live progress."""
+"""`collector run` and `collector resume`: execute a preset with live progress."""
 
 from __future__ import annotations
 
@@ -11,20 +11,45 @@ import typer
 from collector_cli.cli.common import err, out, state
 from collector_cli.errors import UsageError
 
+MaxRequests = Annotated[
+    int | None, typer.Option(help="End the run cleanly after N requests (exit 6).")
+]
+MaxDuration = Annotated[
+    str | None, typer.Option(help="End the run cleanly after this long, e.g. 90m, 2h (exit 6).")
+]
+MaxErrors = Annotated[int | None, typer.Option(help="End the run cleanly after N errors (exit 6).")]
+MaxNewSellers = Annotated[
+    int | None, typer.Option(help="End the run cleanly after N new sellers (exit 6).")
+]
+Concurrency = Annotated[int, typer.Option(help="Product searches in flight at once (1-256).")]
+AsJson = Annotated[bool, typer.Option("--json", help="Write JSON-lines events to stdout.")]
+
 
 def run(
     ctx: typer.Context,
-    preset_name: Annotated[str, typer.Option("--preset", "-p", help="Preset to run.")],
-    concurrency: Annotated[
-        int, typer.Option(help="Product searches in flight at once (1-256).")
-    ] = 8,
+    preset_name: Annotated[
+        str | None, typer.Option("--preset", "-p", help="Preset to run.", show_default=False)
+    ] = None,
+    concurrency: Concurrency = 8,
     max_products: Annotated[
         int | None,
         typer.Option(help="Products per category for this run (overrides the preset)."),
     ] = None,
-    as_json: Annotated[
-        bool, typer.Option("--json", help="Write JSON-lines events to stdout.")
+    max_requests: MaxRequests = None,
+    max_duration: MaxDuration = None,
+    max_errors: MaxErrors = None,
+    max_new_sellers: MaxNewSellers = None,
+    wait: Annotated[
+        bool, typer.Option("--wait", help="If another run is active, wait for it to end.")
     ] = False,
+    wait_timeout: Annotated[
+        float | None, typer.Option(help="With --wait: give up after this many seconds (exit 7).")
+    ] = None,
+    resume_run: Annotated[
+        int | None,
+        typer.Option("--resume", metavar="RUN", help="Continue an earlier run instead."),
+    ] = None,
+    as_json: AsJson = False,
 ) -> None:
     """Run a collection: best sellers per category, then a marketplace search per product.
 
@@ -32,13 +57,21 @@ def run(
     Ctrl-C stops cleanly (exit 130): finished products are kept; press it twice to quit at once.
     """
     from collector_cli import config
-    from collector_cli.engine import runner
+    from collector_cli.engine import lifecycle
     from collector_cli.presets import validate_filters, validate_name
     from collector_cli.sources.base import check_names
-    from collector_cli.ui.reporters import JsonReporter, LiveReporter, PlainReporter
 
-    if not 1 <= concurrency <= 256:
-        raise UsageError(f"invalid --concurrency {concurrency}: use 1-256")
+    _check_concurrency(concurrency)
+    if resume_run is not None:
+        if preset_name is not None or max_products is not None or wait:
+            raise UsageError("--resume RUN takes no --preset, --max-products or --wait")
+        resume(ctx, resume_run, False, concurrency, max_requests, max_duration, max_errors,
+               max_new_sellers, as_json)  # fmt: skip
+        return
+    if preset_name is None:
+        raise UsageError("Missing option '--preset' / '-p' (or use --resume RUN)")
+    if wait_timeout is not None and (not wait or wait_timeout <= 0):
+        raise UsageError("--wait-timeout needs --wait and a positive number of seconds")
     validate_name(preset_name)
     config.load()  # a broken config file is a usage error, not a failed run
     store = state(ctx).store()
@@ -48,12 +81,88 @@ def run(
         validate_filters(filters)
         preset = dataclasses.replace(preset, filters=filters)
     check_names(preset.product_source, preset.listing_source)
+    options = _options(
+        preset.limits, concurrency, max_requests, max_duration, max_errors, max_new_sellers
+    )
+    summary = lifecycle.start_new(
+        store,
+        preset,
+        _reporter(as_json),
+        options,
+        wait=wait,
+        wait_timeout=wait_timeout,
+        on_wait=lambda message: err().print(f"[yellow]{message}[/]"),
+    )
+    raise typer.Exit(summary.exit_code)
+
+
+def resume(
+    ctx: typer.Context,
+    run_id: Annotated[int, typer.Argument(metavar="RUN", help="Run id (see `history`).")],
+    retry_failed: Annotated[
+        bool, typer.Option("--retry-failed", help="Also search the products that failed.")
+    ] = False,
+    concurrency: Concurrency = 8,
+    max_requests: MaxRequests = None,
+    max_duration: MaxDuration = None,
+    max_errors: MaxErrors = None,
+    max_new_sellers: MaxNewSellers = None,
+    as_json: AsJson = False,
+) -> None:
+    """Continue an interrupted, cancelled or failed run from its checkpoints.
+
+    Only products not yet searched are searched (and failed ones with --retry-failed); the run
+    keeps its id and its preset snapshot.
+    """
+    import json
+
+    from collector_cli import config
+    from collector_cli.engine import lifecycle
+
+    _check_concurrency(concurrency)
+    config.load()
+    store = state(ctx).store()
+    snapshot = json.loads(store.runs.get(run_id)["preset"])
+    options = _options(
+        snapshot.get("limits"), concurrency, max_requests, max_duration, max_errors,
+        max_new_sellers,
+    )  # fmt: skip
+    summary = lifecycle.resume(
+        store, run_id, _reporter(as_json), options, retry_failed=retry_failed
+    )
+    raise typer.Exit(summary.exit_code)
+
+
+def _check_concurrency(concurrency: int) -> None:
+    if not 1 <= concurrency <= 256:
+        raise UsageError(f"invalid --concurrency {concurrency}: use 1-256")
+
+
+def _options(
+    base: dict | None,
+    concurrency: int,
+    max_requests: int | None,
+    max_duration: str | None,
+    max_errors: int | None,
+    max_new_sellers: int | None,
+):  # type: ignore[no-untyped-def]
+    from collector_cli.engine.limits import RunLimits, parse_duration
+    from collector_cli.engine.runner import RunOptions
+
+    limits = RunLimits.from_dict(base).merged(
+        max_requests=max_requests,
+        max_duration_s=parse_duration(max_duration) if max_duration is not None else None,
+        max_errors=max_errors,
+        max_new_sellers=max_new_sellers,
+    )
+    return RunOptions(concurrency=concurrency, limits=limits.validate())
+
+
+def _reporter(as_json: bool):  # type: ignore[no-untyped-def]
+    from collector_cli.ui.reporters import JsonReporter, LiveReporter, PlainReporter
 
     if as_json:
-        reporter = JsonReporter()
-    elif sys.stderr.isatty():
-        reporter = LiveReporter(err(), out())
-    else:
-        reporter = PlainReporter()
-    summary = runner.start(store, preset, reporter, runner.RunOptions(concurrency=concurrency))
-    raise typer.Exit(summary.exit_code)
+        return JsonReporter()
+    if sys.stderr.isatty():
+        return LiveReporter(err(), out())
+    return PlainReporter()

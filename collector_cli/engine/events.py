@@ -133,3 +133,16 @@ class Reporter(Protocol):
     def abort(self) -> None:
         """The process is about to exit at once (second Ctrl-C): restore the terminal."""
         ...
+
+
+def outcome_exit_code(status: str, reason: str | None, failures: int) -> int:
+    """The process exit code that reports a run's outcome (README, `--help`)."""
+    from collector_cli.errors import ExitCode
+
+    if status == "completed":
+        return int(ExitCode.PARTIAL if failures else ExitCode.OK)
+    if status == "cancelled" and (reason or "").startswith("limit reached"):
+        return int(ExitCode.LIMIT)
+    if status == "cancelled":
+        return int(ExitCode.CANCELLED)
+    return int(ExitCode.ERROR)

@@ -19,7 +19,13 @@ from typing import Any, TypeVar
 
 from collector_cli import config, taxonomy
 from collector_cli.engine import retry
-from collector_cli.engine.events import Event, Reporter, RunStats, RunSummary
+from collector_cli.engine.events import (
+    Event,
+    Reporter,
+    RunStats,
+    RunSummary,
+    outcome_exit_code,
+)
 from collector_cli.engine.limits import RunLimits, format_duration
 from collector_cli.errors import CollectorError, ExitCode, SourceError
 from collector_cli.models import Category, Listing, ListingQuery, Preset, ProductOutcome
@@ -439,16 +445,8 @@ class RunEngine:
 
         counters, remaining_products, remaining_categories = await self._db(record)
         self.stats.update(counters)
-        if status == "cancelled" and self._limit_hit:
-            code = ExitCode.LIMIT
-        elif status == "cancelled":
-            code = ExitCode.CANCELLED
-        elif status == "failed":
-            code = ExitCode.ERROR
-        elif counters.get("products_failed") or counters.get("categories_failed"):
-            code = ExitCode.PARTIAL
-        else:
-            code = ExitCode.OK
+        failures = counters.get("products_failed", 0) + counters.get("categories_failed", 0)
+        code = outcome_exit_code(status, reason, failures)
         summary = RunSummary(
             run_id=self.run_id,
             preset=self.preset.name,

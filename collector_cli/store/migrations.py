@@ -53,6 +53,7 @@ CREATE TABLE runs (
     current_category TEXT,
     products_expected INTEGER NOT NULL DEFAULT 0,
     started_at TEXT NOT NULL,
+    attempt_started_at TEXT NOT NULL,
     finished_at TEXT,
     attempts INTEGER NOT NULL DEFAULT 1,
     active_seconds REAL NOT NULL DEFAULT 0,

@@ -73,8 +73,8 @@ class RunRepo:
                 epoch = conn.execute("SELECT coalesce(max(id), 0) + 1 FROM runs").fetchone()[0]
                 cur = conn.execute(
                     "INSERT INTO runs (preset_name, preset, trigger, status, epoch, pid,"
-                    " pid_started_at, hostname, heartbeat_at, started_at)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    " pid_started_at, hostname, heartbeat_at, started_at, attempt_started_at)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
                         preset_name,
                         json.dumps(snapshot),
@@ -84,6 +84,7 @@ class RunRepo:
                         pid,
                         pid_started_at,
                         hostname,
+                        now,
                         now,
                         now,
                     ),
@@ -118,9 +119,9 @@ class RunRepo:
                     return False
                 now = utcnow()
                 conn.execute(
-                    "UPDATE runs SET status = 'running', started_at = ?, heartbeat_at = ?"
-                    " WHERE id = ? AND status = 'waiting'",
-                    (now, now, run_id),
+                    "UPDATE runs SET status = 'running', started_at = ?, attempt_started_at = ?,"
+                    " heartbeat_at = ? WHERE id = ? AND status = 'waiting'",
+                    (now, now, now, run_id),
                 )
         except sqlite3.IntegrityError as exc:
             if "runs.status" not in str(exc):
@@ -143,10 +144,10 @@ class RunRepo:
             with self.store.transaction() as conn:
                 cur = conn.execute(
                     "UPDATE runs SET status = 'running', attempts = attempts + 1, pid = ?,"
-                    " pid_started_at = ?, hostname = ?, heartbeat_at = ?, finish_reason = NULL,"
-                    " finished_at = NULL, stop_requested_at = NULL"
+                    " pid_started_at = ?, hostname = ?, heartbeat_at = ?, attempt_started_at = ?,"
+                    " finish_reason = NULL, finished_at = NULL, stop_requested_at = NULL"
                     f" WHERE id = ? AND status IN ({','.join('?' * len(RESUMABLE))})",
-                    (pid, pid_started_at, hostname, now, run_id, *RESUMABLE),
+                    (pid, pid_started_at, hostname, now, now, run_id, *RESUMABLE),
                 )
                 if cur.rowcount != 1:
                     raise NotFoundError(f"run {run_id} cannot be resumed")
