@@ -54,7 +54,11 @@ def state(ctx: typer.Context) -> AppState:
 
 
 def out() -> Console:
-    return Console(highlight=False, soft_wrap=True)
+    """Data console. Piped or redirected output gets a wide fixed width so tables never wrap."""
+    console = Console(highlight=False)
+    if not console.is_terminal:
+        console = Console(highlight=False, width=200)
+    return console
 
 
 def err() -> Console:

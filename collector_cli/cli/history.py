@@ -95,6 +95,7 @@ def history(
         ("sellers", "right"),
         ("new", "right"),
         ("errors", "right"),
+        ("attempts", "right"),
     ):
         table.add_column(column, justify=justify)  # type: ignore[arg-type]
     for r in runs:
@@ -110,6 +111,7 @@ def history(
             num(r["sellers_found"]),
             num(r["sellers_new"]),
             num(r["errors"]),
+            num(r["attempts"]),
         )
     out().print(table)
 

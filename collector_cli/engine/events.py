@@ -99,6 +99,7 @@ class RunSummary:
     duration_s: float
     products_remaining: int
     categories_remaining: int
+    attempts: int = 1
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -108,6 +109,7 @@ class RunSummary:
             "finish_reason": self.finish_reason,
             "exit_code": self.exit_code,
             "duration_s": round(self.duration_s, 3),
+            "attempts": self.attempts,
             "products_remaining": self.products_remaining,
             "categories_remaining": self.categories_remaining,
             **self.counters,

@@ -39,16 +39,22 @@ def start_new(
     pid, pid_started, host = this_process()
     snapshot = preset.to_dict()
     snapshot["limits"] = options.limits.to_dict()
-    run_id = store.runs.create(
-        preset_name=preset.name,
-        snapshot=snapshot,
-        categories=categories,
-        pid=pid,
-        pid_started_at=pid_started,
-        hostname=host,
-        trigger=options.trigger,
-        status="waiting" if wait else "running",
-    )
+    try:
+        run_id = store.runs.create(
+            preset_name=preset.name,
+            snapshot=snapshot,
+            categories=categories,
+            pid=pid,
+            pid_started_at=pid_started,
+            hostname=host,
+            trigger=options.trigger,
+            status="waiting" if wait else "running",
+        )
+    except RunActiveError as exc:
+        raise RunActiveError(
+            f"{exc} (use --wait to run after it, or `collector stop` to end it)",
+            exc.active_run_id,
+        ) from None
     if wait:
         _wait_turn(store, run_id, wait_timeout, on_wait)
     store.events.add(run_id, "info", "run_started", f"run {run_id} started for {preset.name}")

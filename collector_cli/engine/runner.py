@@ -454,7 +454,8 @@ class RunEngine:
             finish_reason=reason,
             exit_code=int(code),
             counters=counters,
-            duration_s=self.stats.elapsed,
+            duration_s=self._active_before + self.stats.elapsed,
+            attempts=int(counters.get("attempts", 1)),
             products_remaining=remaining_products,
             categories_remaining=remaining_categories,
         )

@@ -12,6 +12,7 @@ import asyncio
 import hashlib
 import math
 import random
+import time
 from bisect import bisect_left
 from functools import cache
 from itertools import accumulate
@@ -173,6 +174,9 @@ class SampleMarketplace:
         self.error_rate = float(opts.get("error_rate", 0))
         self.fatal_rate = float(opts.get("fatal_rate", 0))
         self.page_size = int(opts.get("page_size", 50))
+        # Blocks the whole process inside a search, like a request stuck in C code that no
+        # signal can interrupt: what `collector stop --force` exists for.
+        self.stuck = float(opts.get("stuck_ms", 0)) / 1000
         self._names: dict[int, str] = {}
         self._results: dict[tuple, list[Listing]] = {}
 
@@ -215,6 +219,8 @@ class SampleMarketplace:
 
     async def search(self, query: ListingQuery) -> ListingPage:
         product = query.product
+        if self.stuck:
+            time.sleep(self.stuck)
         await self._request(f"search {product.key} page {query.page}")
         if self.fatal_rate and _unit(_digest(self.seed, "fatal", product.key), 0) < self.fatal_rate:
             raise SourceError(f"sample: HTTP 400 for {product.key} (query rejected)")

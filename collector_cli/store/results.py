@@ -133,7 +133,8 @@ class ResultRepo:
         row = self.store.query_one(
             "SELECT products_total, products_done, products_failed, products_skipped,"
             " listings_seen, sellers_found, sellers_new, errors, requests, retries,"
-            " categories_total, categories_done, categories_failed FROM runs WHERE id = ?",
+            " categories_total, categories_done, categories_failed, attempts"
+            " FROM runs WHERE id = ?",
             (run_id,),
         )
         return dict(row) if row else {}

@@ -63,6 +63,7 @@ def summary_from_row(run: Row, remaining_products: int, remaining_categories: in
         exit_code=outcome_exit_code(run["status"], run["finish_reason"], failures),
         counters={key: run[key] for key in COUNTERS},
         duration_s=active_seconds(run),
+        attempts=run["attempts"],
         products_remaining=remaining_products,
         categories_remaining=remaining_categories,
     )

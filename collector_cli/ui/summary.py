@@ -8,9 +8,10 @@ from collector_cli.ui.fmt import duration, num
 
 def summary_lines(summary: RunSummary) -> list[str]:
     c = summary.counters
+    attempts = f" over {summary.attempts} attempts" if summary.attempts > 1 else ""
     lines = [
         f"Run #{summary.run_id} ({summary.preset}) {summary.status} in "
-        f"{duration(summary.duration_s)}: {summary.finish_reason}",
+        f"{duration(summary.duration_s)}{attempts}: {summary.finish_reason}",
         f"  categories  {num(c.get('categories_done'))} listed, "
         f"{num(c.get('categories_failed'))} failed of {num(c.get('categories_total'))}",
         f"  products    {num(c.get('products_done'))} searched, "
