@@ -51,11 +51,33 @@ def add(
     listing_source: Annotated[
         str | None, typer.Option(help="Listing source (overrides --source).")
     ] = None,
+    max_requests: Annotated[
+        int | None, typer.Option(help="Limit: end runs cleanly after N requests.")
+    ] = None,
+    max_duration: Annotated[
+        str | None, typer.Option(help="Limit: end runs cleanly after this long (90m, 2h).")
+    ] = None,
+    max_errors: Annotated[
+        int | None, typer.Option(help="Limit: end runs cleanly after N errors.")
+    ] = None,
+    max_new_sellers: Annotated[
+        int | None, typer.Option(help="Limit: end runs cleanly after N new sellers.")
+    ] = None,
     description: Annotated[str, typer.Option(help="A note shown in `preset list`.")] = "",
     replace: Annotated[bool, typer.Option(help="Overwrite a preset of the same name.")] = False,
 ) -> None:
     """Create a preset from departments and/or categories and search filters."""
+    import dataclasses
+
     from collector_cli import presets
+    from collector_cli.engine.limits import RunLimits, parse_duration
+
+    limits = RunLimits(
+        max_requests=max_requests,
+        max_duration_s=parse_duration(max_duration) if max_duration is not None else None,
+        max_errors=max_errors,
+        max_new_sellers=max_new_sellers,
+    ).validate()
 
     preset = presets.build(
         name,
@@ -75,6 +97,7 @@ def add(
         listing_source=listing_source or source,
         description=description,
     )
+    preset = dataclasses.replace(preset, limits=limits.to_dict(without_defaults=True))
     replaced = state(ctx).store().presets.add(preset, replace=replace)
     err().print(f"{'Replaced' if replaced else 'Added'} preset {name}: {_scope(preset)}")
 
@@ -133,6 +156,8 @@ def show(
     console.print(f"  filters      {_filters(preset.filters)}")
     if preset.source_options:
         console.print(f"  options      {preset.source_options}")
+    if preset.limits:
+        console.print(f"  limits       {_limits(preset.limits)}")
     console.print(f"  categories   {len(cats)}")
     for cat in cats:
         console.print(f"    {cat.department_name} › {cat.name} ({cat.id}, node {cat.node_id})")
@@ -183,3 +208,13 @@ def _filters(f: Filters, *, short: bool = False) -> str:
     if f.max_products:
         bits.append(f"{f.max_products} products per category")
     return ", ".join(bits)
+
+
+def _limits(limits: dict[str, int]) -> str:
+    from collector_cli.engine.limits import format_duration
+
+    parts = []
+    for key, value in limits.items():
+        shown = format_duration(value) if key == "max_duration_s" else str(value)
+        parts.append(f"{key.removesuffix('_s').replace('_', ' ')} {shown}")
+    return ", ".join(parts)

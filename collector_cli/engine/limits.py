@@ -20,8 +20,11 @@ class RunLimits:
     max_new_sellers: int | None = None
     breaker: int = DEFAULT_BREAKER  # consecutive failed requests of one source → run failed
 
-    def to_dict(self) -> dict[str, Any]:
-        return {k: v for k, v in asdict(self).items() if v is not None}
+    def to_dict(self, *, without_defaults: bool = False) -> dict[str, Any]:
+        data = {k: v for k, v in asdict(self).items() if v is not None}
+        if without_defaults and data.get("breaker") == DEFAULT_BREAKER:
+            del data["breaker"]
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None) -> RunLimits:
