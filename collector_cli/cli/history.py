@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import typer
@@ -34,10 +33,9 @@ _COUNTERS = (
 
 
 def _duration_s(run: sqlite3.Row) -> float:
-    if run["status"] == "running":
-        started = datetime.fromisoformat(run["started_at"])
-        return run["active_seconds"] + (datetime.now(UTC) - started).total_seconds()
-    return float(run["active_seconds"])
+    from collector_cli.ui.runs import active_seconds
+
+    return active_seconds(run)
 
 
 def _run_dict(run: sqlite3.Row) -> dict[str, Any]:
