@@ -138,6 +138,26 @@ def _check_ownership(conn: sqlite3.Connection, db_path: Path) -> None:
 
 
 def _migrate(conn: sqlite3.Connection) -> None:
+    """Apply pending migrations. Cheap when there are none (no sqlite-utils import).
+
+    When some are pending, the check is repeated under an exclusive write lock, so processes
+    that open a new store at the same moment migrate it exactly once.
+    """
+    if not _pending(conn):
+        return
+    from sqlite_utils import Database
+
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        if _pending(conn):
+            migrations.build().apply(Database(conn, execute_plugins=False))
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
+def _pending(conn: sqlite3.Connection) -> bool:
     applied: set[str] = set()
     has_table = conn.execute(
         "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = '_sqlite_migrations'"
@@ -157,11 +177,7 @@ def _migrate(conn: sqlite3.Connection) -> None:
             + ", ".join(sorted(unknown))
             + "); upgrade collector"
         )
-    if set(migrations.MIGRATION_NAMES) <= applied:
-        return
-    from sqlite_utils import Database
-
-    migrations.build().apply(Database(conn, execute_plugins=False))
+    return not set(migrations.MIGRATION_NAMES) <= applied
 
 
 def _explain(db_path: Path, exc: sqlite3.Error) -> str:

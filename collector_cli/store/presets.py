@@ -42,7 +42,7 @@ class PresetRepo:
         if missing:
             with self.store.transaction():
                 for preset in missing:
-                    self._insert(preset)
+                    self._insert(preset, if_absent=True)  # another process may be first
 
     def list(self) -> list[Preset]:
         return [_from_row(r) for r in self.store.query("SELECT * FROM presets ORDER BY name")]
@@ -72,12 +72,13 @@ class PresetRepo:
             if cur.rowcount == 0:
                 raise NotFoundError(f"no preset named {name!r} (see `collector preset list`)")
 
-    def _insert(self, preset: Preset) -> None:
+    def _insert(self, preset: Preset, *, if_absent: bool = False) -> None:
         now = utcnow()
         self.store.conn.execute(
             "INSERT INTO presets (name, builtin, description, departments, categories, filters,"
             " product_source, listing_source, source_options, limits, created_at, updated_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            + (" ON CONFLICT (name) DO NOTHING" if if_absent else ""),
             (
                 preset.name,
                 int(preset.builtin),
