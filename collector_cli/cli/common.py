@@ -62,7 +62,11 @@ def out() -> Console:
 
 
 def err() -> Console:
-    return Console(stderr=True, highlight=False)
+    """Messages console. In logs (not a terminal) a line stays one line, however long."""
+    console = Console(stderr=True, highlight=False)
+    if not console.is_terminal:
+        console = Console(stderr=True, highlight=False, soft_wrap=True)
+    return console
 
 
 def print_json(data: Any) -> None:

@@ -11,10 +11,11 @@ from collector_cli import taxonomy
 from collector_cli.engine.events import Reporter, RunSummary
 from collector_cli.engine.liveness import reap_stale_runs, this_process
 from collector_cli.engine.runner import RunEngine, RunOptions
+from collector_cli.engine.signals import StopSignals
 from collector_cli.errors import CollectorError, ExitCode, RunActiveError, UsageError
 from collector_cli.models import Preset
 from collector_cli.store.db import Store
-from collector_cli.store.runs import RESUMABLE, describe
+from collector_cli.store.runs import describe
 
 WAIT_POLL_S = 0.5
 
@@ -39,6 +40,26 @@ def start_new(
     pid, pid_started, host = this_process()
     snapshot = preset.to_dict()
     snapshot["limits"] = options.limits.to_dict()
+    with StopSignals() as signals:
+        run_id = _create(
+            store, preset, snapshot, categories, options, wait, (pid, pid_started, host)
+        )
+        if wait:
+            _wait_turn(store, run_id, wait_timeout, on_wait, signals)
+        store.events.add(run_id, "info", "run_started", f"run {run_id} started for {preset.name}")
+        return _execute(store, run_id, preset, reporter, options, signals)
+
+
+def _create(
+    store: Store,
+    preset: Preset,
+    snapshot: dict,
+    categories: list,
+    options: RunOptions,
+    wait: bool,
+    process: tuple[int, float, str],
+) -> int:
+    pid, pid_started, host = process
     try:
         run_id = store.runs.create(
             preset_name=preset.name,
@@ -55,10 +76,7 @@ def start_new(
             f"{exc} (use --wait to run after it, or `collector stop` to end it)",
             exc.active_run_id,
         ) from None
-    if wait:
-        _wait_turn(store, run_id, wait_timeout, on_wait)
-    store.events.add(run_id, "info", "run_started", f"run {run_id} started for {preset.name}")
-    return _execute(store, run_id, preset, reporter, options)
+    return run_id
 
 
 def resume(
@@ -71,31 +89,40 @@ def resume(
 ) -> RunSummary:
     """Continue a run from its checkpoints, keeping its id, epoch and preset snapshot."""
     run = store.runs.get(run_id)
-    if run["status"] == "completed":
-        raise UsageError(f"run {run_id} is completed: there is nothing left to resume")
+    failures = run["products_failed"] + run["categories_failed"]
+    if run["status"] == "completed" and not (retry_failed and failures):
+        hint = "" if retry_failed else f" (with {failures} failures: use --retry-failed)"
+        raise UsageError(
+            f"run {run_id} is completed: there is nothing left to resume{hint if failures else ''}"
+        )
     if run["status"] in ("running", "waiting"):
         raise RunActiveError(f"{describe(run)} is {run['status']}: it cannot be resumed", run_id)
-    assert run["status"] in RESUMABLE
     preset = Preset.from_dict(json.loads(run["preset"]))
     pid, pid_started, host = this_process()
-    store.runs.begin_attempt(
-        run_id, pid=pid, pid_started_at=pid_started, hostname=host, retry_failed=retry_failed
-    )
-    store.events.add(
-        run_id,
-        "info",
-        "run_resumed",
-        f"run {run_id} resumed (attempt {run['attempts'] + 1})"
-        + (", retrying failed products" if retry_failed else ""),
-    )
-    return _execute(store, run_id, preset, reporter, options)
+    with StopSignals() as signals:
+        store.runs.begin_attempt(
+            run_id, pid=pid, pid_started_at=pid_started, hostname=host, retry_failed=retry_failed
+        )
+        store.events.add(
+            run_id,
+            "info",
+            "run_resumed",
+            f"run {run_id} resumed (attempt {run['attempts'] + 1})"
+            + (", retrying failed products" if retry_failed else ""),
+        )
+        return _execute(store, run_id, preset, reporter, options, signals)
 
 
 def _execute(
-    store: Store, run_id: int, preset: Preset, reporter: Reporter, options: RunOptions
+    store: Store,
+    run_id: int,
+    preset: Preset,
+    reporter: Reporter,
+    options: RunOptions,
+    signals: StopSignals,
 ) -> RunSummary:
     engine = RunEngine(store, run_id, preset, reporter, options)
-    return asyncio.run(engine.main())
+    return asyncio.run(engine.main(signals))
 
 
 def _wait_turn(
@@ -103,30 +130,30 @@ def _wait_turn(
     run_id: int,
     timeout: float | None,
     on_wait: Callable[[str], None] | None,
+    signals: StopSignals,
 ) -> None:
     """Poll until this waiting run is first in line and the running slot is free."""
     deadline = None if timeout is None else time.monotonic() + timeout
     announced: int | None = None
-    try:
-        while True:
-            reap_stale_runs(store)
-            if store.runs.stop_requested(run_id):
-                store.runs.abandon(run_id, "cancelled", "stopped while waiting")
-                raise StoppedWhileWaiting(f"run {run_id} was stopped while waiting")
-            if store.runs.promote(run_id):
-                return
-            active = store.runs.active()
-            if on_wait is not None and active is not None and active["id"] != announced:
-                announced = active["id"]
-                on_wait(f"run {run_id} is waiting for {describe(active)} to end")
-            if deadline is not None and time.monotonic() >= deadline:
-                store.runs.abandon(run_id, "cancelled", f"gave up waiting after {timeout:g}s")
-                label = describe(active) if active else "another run"
-                raise RunActiveError(
-                    f"gave up after waiting {timeout:g}s: {label} is still running",
-                    active["id"] if active else None,
-                )
-            time.sleep(WAIT_POLL_S)
-    except KeyboardInterrupt:
-        store.runs.abandon(run_id, "cancelled", "cancelled while waiting")
-        raise
+    while True:
+        if signals.reason is not None:
+            store.runs.abandon(run_id, "cancelled", "cancelled while waiting")
+            raise StoppedWhileWaiting(f"run {run_id} was cancelled while waiting")
+        reap_stale_runs(store)
+        if store.runs.stop_requested(run_id):
+            store.runs.abandon(run_id, "cancelled", "stopped while waiting")
+            raise StoppedWhileWaiting(f"run {run_id} was stopped while waiting")
+        if store.runs.promote(run_id):
+            return
+        active = store.runs.active()
+        if on_wait is not None and active is not None and active["id"] != announced:
+            announced = active["id"]
+            on_wait(f"run {run_id} is waiting for {describe(active)} to end")
+        if deadline is not None and time.monotonic() >= deadline:
+            store.runs.abandon(run_id, "cancelled", f"gave up waiting after {timeout:g}s")
+            label = describe(active) if active else "another run"
+            raise RunActiveError(
+                f"gave up after waiting {timeout:g}s: {label} is still running",
+                active["id"] if active else None,
+            )
+        time.sleep(WAIT_POLL_S)

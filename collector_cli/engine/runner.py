@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import os
-import signal
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -27,7 +25,8 @@ from collector_cli.engine.events import (
     outcome_exit_code,
 )
 from collector_cli.engine.limits import RunLimits, format_duration
-from collector_cli.errors import CollectorError, ExitCode, SourceError
+from collector_cli.engine.signals import StopSignals
+from collector_cli.errors import CollectorError, SourceError
 from collector_cli.models import Category, Listing, ListingQuery, Preset, ProductOutcome
 from collector_cli.sources.base import SourceContext, listing_source, product_source
 from collector_cli.store.db import Store
@@ -76,7 +75,8 @@ class RunEngine:
         self._stop_reason: str | None = None
         self._stop_status = "cancelled"
         self._limit_hit = False
-        self._requests = 0  # requests of the whole run, across attempts
+        # Limits count per attempt, so a resumed run gets a fresh budget.
+        self._requests = 0
         self._consecutive_failures: dict[str, int] = {}
         self.limits = options.limits
         self._tasks: set[asyncio.Task] = set()
@@ -84,8 +84,8 @@ class RunEngine:
         self._categories = {c.id: c for c in taxonomy.expand(preset.departments, preset.categories)}
         self._closing = False
         self._active_before = 0.0
-        self._signalled = False
-        self._loop: asyncio.AbstractEventLoop | None = None
+        self._errors_before = 0
+        self._new_before = 0
         self._db_thread = ThreadPoolExecutor(1, thread_name_prefix="collector-db")
 
     async def _db(self, fn: Callable[..., T], *args: Any) -> T:
@@ -114,21 +114,6 @@ class RunEngine:
         for task in list(self._tasks):
             task.cancel()
 
-    def _on_signal(self, signum: int, _frame: object) -> None:
-        """Python-level handler (runs on the main thread, between bytecodes).
-
-        The first SIGINT/SIGTERM asks the loop for a clean stop; a signal that arrives once
-        a stop is under way exits at once — the store stays consistent because every commit
-        is one transaction.
-        """
-        if self._signalled:
-            self.reporter.abort()
-            os._exit(ExitCode.CANCELLED)
-        self._signalled = True
-        if self._loop is not None:
-            reason = f"cancelled ({signal.Signals(signum).name})"
-            self._loop.call_soon_threadsafe(self.request_stop, reason)
-
     def _spawn(self, coro) -> asyncio.Task:  # type: ignore[no-untyped-def]
         task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
@@ -137,18 +122,20 @@ class RunEngine:
 
     # -- main ----------------------------------------------------------------------------------
 
-    async def main(self) -> RunSummary:
-        self._loop = asyncio.get_running_loop()
-        previous = {
-            sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGINT, signal.SIGTERM)
-        }
+    async def main(self, signals: StopSignals) -> RunSummary:
+        loop = asyncio.get_running_loop()
+        signals.listen(
+            lambda reason: loop.call_soon_threadsafe(self.request_stop, reason),
+            self.reporter.abort,
+        )
         started = time.monotonic()
         try:
             await self._refresh_stats()
             self.stats.baseline_finished = self.stats.finished
             run = await self._db(self.store.runs.get, self.run_id)
-            self._requests = int(run["requests"])
             self._active_before = float(run["active_seconds"])
+            self._errors_before = self.stats.errors
+            self._new_before = self.stats.sellers_new
             pending_categories = [
                 self._categories[c]
                 for c in await self._db(self.store.runs.pending_categories, self.run_id)
@@ -167,11 +154,6 @@ class RunEngine:
                 raise
             return await self._finish(status, reason, started)
         finally:
-            for sig, handler in previous.items():
-                # On the way out with 130, a late Ctrl-C must not turn that into a death by
-                # signal while the interpreter shuts down: ignore it (one atomic swap).
-                stopping = self._stop_reason is not None or self._signalled
-                signal.signal(sig, signal.SIG_IGN if stopping else handler)
             self._db_thread.shutdown(wait=True)
 
     async def _pipeline(self, categories: list[Category]) -> tuple[str, str]:
@@ -198,14 +180,16 @@ class RunEngine:
             workers = [
                 self._spawn(self._search_worker(listings, queue, dirty)) for _ in range(concurrency)
             ]
+            if self._stop_reason is not None:  # asked to stop before the tasks existed
+                for task in [*category_tasks, *workers]:
+                    task.cancel()
             writer = asyncio.get_running_loop().create_task(self._writer(dirty))
             heartbeat = asyncio.get_running_loop().create_task(self._heartbeat())
             timer = asyncio.get_running_loop().create_task(self._duration_limit())
 
             _raise_unexpected(await asyncio.gather(*category_tasks, return_exceptions=True))
-            if self._stop_reason is None:
-                for _ in workers:
-                    queue.put_nowait(None)
+            for _ in workers:
+                queue.put_nowait(None)  # cancelled workers never read them; harmless
             _raise_unexpected(await asyncio.gather(*workers, return_exceptions=True))
             self._closing = True
             dirty.set()
@@ -263,15 +247,23 @@ class RunEngine:
         limit = self.limits.max_duration_s
         if limit is None:
             return
-        await asyncio.sleep(max(0.0, limit - self._active_before))
+        await asyncio.sleep(limit)
         self.request_stop(f"limit reached: {format_duration(limit)} running", limit=True)
 
     def _check_count_limits(self) -> None:
-        s, limits = self.stats, self.limits
-        if limits.max_errors is not None and s.errors >= limits.max_errors:
-            self.request_stop(f"limit reached: {s.errors} errors", limit=True)
-        elif limits.max_new_sellers is not None and s.sellers_new >= limits.max_new_sellers:
-            self.request_stop(f"limit reached: {s.sellers_new} new sellers", limit=True)
+        """Checked after each commit, so a limit can be passed by what one commit brought."""
+        limits = self.limits
+        errors = self.stats.errors - self._errors_before
+        new = self.stats.sellers_new - self._new_before
+        if limits.max_errors is not None and errors >= limits.max_errors:
+            self.request_stop(
+                f"limit reached: {limits.max_errors} errors ({errors} this attempt)", limit=True
+            )
+        elif limits.max_new_sellers is not None and new >= limits.max_new_sellers:
+            self.request_stop(
+                f"limit reached: {limits.max_new_sellers} new sellers ({new} this attempt)",
+                limit=True,
+            )
 
     # -- stage one: categories -----------------------------------------------------------------
 

@@ -138,16 +138,20 @@ class RunRepo:
         hostname: str,
         retry_failed: bool = False,
     ) -> None:
-        """Make a resumable run 'running' again for a new attempt, keeping its checkpoints."""
+        """Make a resumable run 'running' again for a new attempt, keeping its checkpoints.
+
+        With ``retry_failed`` a completed run with failed products may be taken up again too.
+        """
         now = utcnow()
+        allowed = (*RESUMABLE, "completed") if retry_failed else RESUMABLE
         try:
             with self.store.transaction() as conn:
                 cur = conn.execute(
                     "UPDATE runs SET status = 'running', attempts = attempts + 1, pid = ?,"
                     " pid_started_at = ?, hostname = ?, heartbeat_at = ?, attempt_started_at = ?,"
                     " finish_reason = NULL, finished_at = NULL, stop_requested_at = NULL"
-                    f" WHERE id = ? AND status IN ({','.join('?' * len(RESUMABLE))})",
-                    (pid, pid_started_at, hostname, now, now, run_id, *RESUMABLE),
+                    f" WHERE id = ? AND status IN ({','.join('?' * len(allowed))})",
+                    (pid, pid_started_at, hostname, now, now, run_id, *allowed),
                 )
                 if cur.rowcount != 1:
                     raise NotFoundError(f"run {run_id} cannot be resumed")
