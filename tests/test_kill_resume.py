@@ -387,12 +387,13 @@ def test_sigkill_resume_many_times_equals_an_uninterrupted_run(kill_stores: Kill
         kinds = [r[0] for r in conn.execute("SELECT kind FROM events ORDER BY id")]
     finally:
         conn.close()
-    # One event per attempt, except that a kill landing between an attempt's claim of the run
-    # and its start event (two transactions) loses that event.
+    # The creation and every resume are recorded in the same transaction as the run row's
+    # change, so no kill can lose them; "run_started" (after any wait) is best-effort.
+    assert kinds[0] == "run_created"
     assert kinds[-1] == "run_completed"
-    assert kinds[:-1] == sorted(kinds[:-1], key=lambda k: k != "run_started")
+    assert kinds.count("run_created") == 1
     assert kinds.count("run_started") <= 1
-    assert N_KILLS - 3 <= kinds.count("run_resumed") <= N_KILLS
+    assert kinds.count("run_resumed") == N_KILLS
 
 
 def test_a_second_run_after_the_resumed_one_is_identical_too(kill_stores: KillStores) -> None:

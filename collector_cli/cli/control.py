@@ -110,14 +110,17 @@ def stop(
 
 
 def _kill(pid: int) -> None:
+    """SIGKILL and wait until the process is dead (a zombie waiting for its parent counts)."""
     import psutil
 
     try:
         proc = psutil.Process(pid)
         proc.kill()
-        proc.wait(timeout=5)
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and proc.status() != psutil.STATUS_ZOMBIE:
+            time.sleep(0.05)
     except psutil.Error:
-        pass
+        pass  # gone
 
 
 def watch(ctx: typer.Context, run_id: RunArg = None) -> None:

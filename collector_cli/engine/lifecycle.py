@@ -103,13 +103,6 @@ def resume(
         store.runs.begin_attempt(
             run_id, pid=pid, pid_started_at=pid_started, hostname=host, retry_failed=retry_failed
         )
-        store.events.add(
-            run_id,
-            "info",
-            "run_resumed",
-            f"run {run_id} resumed (attempt {run['attempts'] + 1})"
-            + (", retrying failed products" if retry_failed else ""),
-        )
         return _execute(store, run_id, preset, reporter, options, signals)
 
 

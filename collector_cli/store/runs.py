@@ -95,6 +95,12 @@ class RunRepo:
                     " VALUES (?, ?, ?, ?)",
                     [(run_id, c.id, c.department_id, i) for i, c in enumerate(categories)],
                 )
+                self.store.events.add(
+                    run_id,
+                    "info",
+                    "run_created",
+                    f"run {run_id} created for {preset_name} ({status}, trigger {trigger})",
+                )
         except sqlite3.IntegrityError as exc:
             self._raise_active(exc)
         return run_id
@@ -155,6 +161,16 @@ class RunRepo:
                 )
                 if cur.rowcount != 1:
                     raise NotFoundError(f"run {run_id} cannot be resumed")
+                attempt = conn.execute(
+                    "SELECT attempts FROM runs WHERE id = ?", (run_id,)
+                ).fetchone()[0]
+                self.store.events.add(
+                    run_id,
+                    "info",
+                    "run_resumed",
+                    f"run {run_id} resumed (attempt {attempt})"
+                    + (", retrying failed products" if retry_failed else ""),
+                )
                 if retry_failed:
                     conn.execute(
                         "UPDATE run_products SET status = 'pending', updated_at = ?"
