@@ -294,6 +294,49 @@ EXPECTED_SCHEMA: list[tuple[str, str, str, str | None]] = [
                 WHERE id = NEW.run_id;
         END""",
     ),
+    # m002_seller_history_and_audit
+    (
+        "index",
+        "seller_audit_at",
+        "seller_audit",
+        "CREATE INDEX seller_audit_at ON seller_audit (id)",
+    ),
+    (
+        "index",
+        "seller_feedback_seller",
+        "seller_feedback",
+        "CREATE INDEX seller_feedback_seller ON seller_feedback (seller_id, id)",
+    ),
+    (
+        "index",
+        "sellers_exported",
+        "sellers",
+        "CREATE INDEX sellers_exported ON sellers (exported_at)",
+    ),
+    (
+        "table",
+        "seller_audit",
+        "seller_audit",
+        "CREATE TABLE seller_audit (\n    id INTEGER PRIMARY KEY,\n    at TEXT NOT NULL,\n    action TEXT NOT NULL\n        CHECK (action IN ('add', 'remove', 'flag', 'unflag', 'export_mark')),\n    seller_id INTEGER,\n    platform TEXT,\n    name TEXT NOT NULL DEFAULT '',\n    detail TEXT\n)",
+    ),
+    (
+        "table",
+        "seller_feedback",
+        "seller_feedback",
+        "CREATE TABLE seller_feedback (\n    id INTEGER PRIMARY KEY,\n    seller_id INTEGER NOT NULL REFERENCES sellers (id) ON DELETE CASCADE,\n    run_id INTEGER REFERENCES runs (id) ON DELETE SET NULL,\n    recorded_at TEXT NOT NULL,\n    feedback_score INTEGER,\n    feedback_score_approx INTEGER NOT NULL DEFAULT 0,\n    feedback_percent REAL\n)",
+    ),
+    (
+        "trigger",
+        "sellers_feedback_changed",
+        "sellers",
+        "CREATE TRIGGER sellers_feedback_changed AFTER UPDATE OF feedback_score, feedback_percent ON sellers\nWHEN OLD.feedback_score IS NOT NEW.feedback_score\n    OR OLD.feedback_percent IS NOT NEW.feedback_percent BEGIN\n    INSERT INTO seller_feedback (seller_id, run_id, recorded_at, feedback_score,\n        feedback_score_approx, feedback_percent)\n    VALUES (NEW.id, NEW.last_run_id, coalesce(NEW.last_seen_at, NEW.created_at),\n        NEW.feedback_score, NEW.feedback_score_approx, NEW.feedback_percent);\nEND",
+    ),
+    (
+        "trigger",
+        "sellers_feedback_first",
+        "sellers",
+        "CREATE TRIGGER sellers_feedback_first AFTER INSERT ON sellers\nWHEN NEW.feedback_score IS NOT NULL OR NEW.feedback_percent IS NOT NULL BEGIN\n    INSERT INTO seller_feedback (seller_id, run_id, recorded_at, feedback_score,\n        feedback_score_approx, feedback_percent)\n    VALUES (NEW.id, NEW.last_run_id, coalesce(NEW.last_seen_at, NEW.created_at),\n        NEW.feedback_score, NEW.feedback_score_approx, NEW.feedback_percent);\nEND",
+    ),
 ]
 
 
@@ -305,7 +348,7 @@ def _schema(conn: sqlite3.Connection) -> list[tuple[str, str, str, str | None]]:
 
 
 def _expected() -> list[tuple[str, str, str, str | None]]:
-    return [(t, n, tbl, _norm(sql)) for t, n, tbl, sql in EXPECTED_SCHEMA]
+    return sorted((t, n, tbl, _norm(sql)) for t, n, tbl, sql in EXPECTED_SCHEMA)
 
 
 def _migration_rows(conn: sqlite3.Connection) -> list[tuple]:
@@ -357,9 +400,10 @@ def test_fresh_store_has_exactly_the_expected_schema(store) -> None:
 
 
 def test_expected_schema_matches_the_migration_source() -> None:
-    """Every statement of m001 is in the snapshot, so the snapshot is not just a recording."""
+    """Every statement of the migrations is in the snapshot: it is not just a recording."""
     statements, current = set(), ""
-    for line in migrations.INITIAL_SCHEMA.splitlines(keepends=True):
+    source = migrations.INITIAL_SCHEMA + migrations.SELLER_HISTORY_AND_AUDIT
+    for line in source.splitlines(keepends=True):
         current += line
         if sqlite3.complete_statement(current):
             statements.add(_norm(current.strip().rstrip(";")))

@@ -17,7 +17,7 @@ MIGRATION_SET = "collector"
 
 # Names in the order they were written; db.py compares this list with the applied ones so it
 # only imports sqlite-utils when something is pending.
-MIGRATION_NAMES = ["m001_initial"]
+MIGRATION_NAMES = ["m001_initial", "m002_seller_history_and_audit"]
 
 INITIAL_SCHEMA = """
 CREATE TABLE presets (
@@ -193,6 +193,52 @@ END;
 """
 
 
+# Feedback history is kept by triggers: a row when a seller first gets feedback numbers and
+# whenever they change, so `sellers show` can print the series without the engine's help.
+SELLER_HISTORY_AND_AUDIT = """
+CREATE TABLE seller_feedback (
+    id INTEGER PRIMARY KEY,
+    seller_id INTEGER NOT NULL REFERENCES sellers (id) ON DELETE CASCADE,
+    run_id INTEGER REFERENCES runs (id) ON DELETE SET NULL,
+    recorded_at TEXT NOT NULL,
+    feedback_score INTEGER,
+    feedback_score_approx INTEGER NOT NULL DEFAULT 0,
+    feedback_percent REAL
+);
+CREATE INDEX seller_feedback_seller ON seller_feedback (seller_id, id);
+
+CREATE TRIGGER sellers_feedback_first AFTER INSERT ON sellers
+WHEN NEW.feedback_score IS NOT NULL OR NEW.feedback_percent IS NOT NULL BEGIN
+    INSERT INTO seller_feedback (seller_id, run_id, recorded_at, feedback_score,
+        feedback_score_approx, feedback_percent)
+    VALUES (NEW.id, NEW.last_run_id, coalesce(NEW.last_seen_at, NEW.created_at),
+        NEW.feedback_score, NEW.feedback_score_approx, NEW.feedback_percent);
+END;
+
+CREATE TRIGGER sellers_feedback_changed AFTER UPDATE OF feedback_score, feedback_percent ON sellers
+WHEN OLD.feedback_score IS NOT NEW.feedback_score
+    OR OLD.feedback_percent IS NOT NEW.feedback_percent BEGIN
+    INSERT INTO seller_feedback (seller_id, run_id, recorded_at, feedback_score,
+        feedback_score_approx, feedback_percent)
+    VALUES (NEW.id, NEW.last_run_id, coalesce(NEW.last_seen_at, NEW.created_at),
+        NEW.feedback_score, NEW.feedback_score_approx, NEW.feedback_percent);
+END;
+
+CREATE TABLE seller_audit (
+    id INTEGER PRIMARY KEY,
+    at TEXT NOT NULL,
+    action TEXT NOT NULL
+        CHECK (action IN ('add', 'remove', 'flag', 'unflag', 'export_mark')),
+    seller_id INTEGER,
+    platform TEXT,
+    name TEXT NOT NULL DEFAULT '',
+    detail TEXT
+);
+CREATE INDEX seller_audit_at ON seller_audit (id);
+CREATE INDEX sellers_exported ON sellers (exported_at);
+"""
+
+
 def build() -> object:
     """Return the Migrations set. Imported lazily: sqlite-utils is only needed to migrate."""
     from sqlite_utils.migrations import Migrations
@@ -202,6 +248,11 @@ def build() -> object:
     @migrations(name="m001_initial")
     def m001_initial(db: Database) -> None:
         for statement in _split(INITIAL_SCHEMA):
+            db.execute(statement)
+
+    @migrations(name="m002_seller_history_and_audit")
+    def m002_seller_history_and_audit(db: Database) -> None:
+        for statement in _split(SELLER_HISTORY_AND_AUDIT):
             db.execute(statement)
 
     return migrations
