@@ -119,13 +119,14 @@ def root(
 
 
 def _register() -> None:
-    from collector_cli.cli import categories, control, history, preset, run
+    from collector_cli.cli import categories, control, export, history, preset, run
 
     app.command("run", epilog=EXIT_CODES_HELP)(run.run)
     app.command("resume", epilog=EXIT_CODES_HELP)(run.resume)
     app.command("stop", epilog=EXIT_CODES_HELP)(control.stop)
     app.command("watch", epilog=EXIT_CODES_HELP)(control.watch)
     app.command("status")(control.status)
+    app.command("export")(export.export)
     app.add_typer(preset.app, name="preset")
     app.add_typer(history.app, name="history")
     app.command("categories")(categories.categories)

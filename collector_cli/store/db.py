@@ -38,6 +38,7 @@ class Store:
 
     def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
         from collector_cli.store.events import EventRepo
+        from collector_cli.store.export import ExportRepo
         from collector_cli.store.presets import PresetRepo
         from collector_cli.store.results import ResultRepo
         from collector_cli.store.runs import RunRepo
@@ -48,6 +49,7 @@ class Store:
         self.runs = RunRepo(self)
         self.results = ResultRepo(self)
         self.events = EventRepo(self)
+        self.export = ExportRepo(self)
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:

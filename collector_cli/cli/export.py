@@ -1,0 +1,202 @@
+"""`collector export`: stream sellers to stdout, a file (atomically) or the clipboard."""
+
+from __future__ import annotations
+
+import io
+import os
+import sys
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, TextIO
+
+import typer
+
+from collector_cli.cli.common import err, state
+from collector_cli.errors import CollectorError, UsageError
+
+
+def export(
+    ctx: typer.Context,
+    run: Annotated[
+        str | None, typer.Option(metavar="ID|latest", help="Only the sellers this run saw.")
+    ] = None,
+    new: Annotated[
+        bool, typer.Option("--new", help="Only sellers new in the run (default run: latest).")
+    ] = False,
+    since_run: Annotated[
+        int | None, typer.Option(metavar="ID", help="Only sellers first seen after run ID.")
+    ] = None,
+    unexported: Annotated[
+        bool, typer.Option("--unexported", help="Only sellers never exported with a mark.")
+    ] = False,
+    flagged: Annotated[bool, typer.Option("--flagged", help="Only flagged sellers.")] = False,
+    platform: Annotated[str | None, typer.Option(help="Only sellers of this platform.")] = None,
+    fmt: Annotated[
+        str, typer.Option("--format", "-f", help="csv, json, jsonl or text (names only).")
+    ] = "csv",
+    fields: Annotated[
+        str | None, typer.Option(help="Comma-separated fields, in this order (default: all).")
+    ] = None,
+    output: Annotated[
+        str | None,
+        typer.Option(
+            "--output", "-o", help="Write to this file (or DIR/ for a dated name), atomically."
+        ),
+    ] = None,
+    excel: Annotated[
+        bool, typer.Option("--excel", help="CSV for spreadsheets: BOM, CRLF, no formulas.")
+    ] = False,
+    clipboard: Annotated[
+        bool, typer.Option("--clipboard", help="Copy to the clipboard instead of printing.")
+    ] = False,
+    mark_exported: Annotated[
+        bool, typer.Option("--mark-exported", help="Stamp exported_at on the exported sellers.")
+    ] = False,
+) -> None:
+    """Export sellers. Data goes to stdout (or --output / --clipboard); messages to stderr.
+
+    Fields, in order: name, platform, feedback_score, feedback_score_approx, feedback_percent,
+    times_seen, sightings, first_seen_run, first_seen_at, last_seen_run, last_seen_at, flagged,
+    exported_at; with --run also run_sightings and new_in_run.
+    """
+    from collector_cli import exporters
+    from collector_cli.exporters.base import FIELDS, RUN_FIELDS
+    from collector_cli.store.export import Selection
+
+    exporter_cls = exporters.exporter_class(fmt)
+    if excel and fmt != "csv":
+        raise UsageError("--excel applies to --format csv only")
+    if clipboard and output is not None:
+        raise UsageError("use either --output or --clipboard, not both")
+    if new and since_run is not None:
+        raise UsageError("--new and --since-run select differently: use one of them")
+    store = state(ctx).store()
+    run_id = store.export.resolve_run(run or "latest") if (run or new) else None
+    if since_run is not None:
+        store.runs.get(since_run)
+    available = [*FIELDS, *(RUN_FIELDS if run_id is not None else ())]
+    chosen = _fields(fields, available)
+    selection = Selection(run_id, new, since_run, unexported, flagged, platform)
+
+    target = _target_path(output, fmt, run_id) if output is not None else None
+    with _Destination(target, exporter_cls.newline, clipboard) as stream:
+        exporter = exporter_cls(stream, chosen, excel=excel)
+        with store.export.snapshot(selection, for_marking=mark_exported) as snap:
+            count = snap.count()
+            exporter.begin(
+                {
+                    "exported_at": datetime.now().astimezone().isoformat(timespec="seconds"),
+                    "filters": selection.to_dict(),
+                    "count": count,
+                }
+            )
+            for seller in snap.rows():
+                exporter.write(seller)
+            exporter.end()
+            stream.finish()  # file renamed into place / clipboard filled, before the mark
+            if mark_exported:
+                snap.mark_exported(count)
+    where = "the clipboard" if clipboard else (str(target) if target is not None else "stdout")
+    marked = " and marked them exported" if mark_exported else ""
+    err().print(f"Exported {count:,} sellers to {where}{marked}.")
+
+
+def _fields(text: str | None, available: list[str]) -> list[str]:
+    if text is None:
+        return available
+    chosen = [f.strip() for f in text.split(",") if f.strip()]
+    unknown = [f for f in chosen if f not in available]
+    if not chosen or unknown:
+        raise UsageError(
+            f"unknown field(s) {', '.join(unknown) or '(none given)'}: use {', '.join(available)}"
+        )
+    return chosen
+
+
+def _target_path(output: str, fmt: str, run_id: int | None) -> Path:
+    """FILE, or DIR/ (an existing directory, or a path ending in '/') for a dated name."""
+    from collector_cli.exporters import extension
+
+    if not output.strip():
+        raise UsageError("--output needs a path")
+    path = Path(output).expanduser()
+    if output.endswith(("/", os.sep)) or path.is_dir():
+        stamp = datetime.now().astimezone().strftime("%Y-%m-%d")
+        scope = f"run-{run_id}" if run_id is not None else "full"
+        path = path / f"sellers_{stamp}_{scope}.{extension(fmt)}"
+    if not path.parent.is_dir():
+        raise UsageError(f"cannot write {path}: directory {path.parent} does not exist")
+    return path
+
+
+class _Destination:
+    """Stdout, a temporary file renamed into place at the end, or an in-memory clipboard
+    buffer. A failure or Ctrl-C before ``finish`` leaves no file and no partial copy."""
+
+    def __init__(self, path: Path | None, newline: str | None, clipboard: bool) -> None:
+        self.path, self.newline, self.clipboard = path, newline, clipboard
+        self.tmp: Path | None = None
+        self.stream: TextIO | None = None
+
+    def __enter__(self) -> _Destination:
+        if self.clipboard:
+            self.stream = io.StringIO(newline=self.newline)
+        elif self.path is not None:
+            self.tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+            try:
+                self.stream = open(
+                    self.tmp, "w", encoding="utf-8", newline=self.newline
+                )
+            except OSError as exc:
+                raise UsageError(f"cannot write {self.path}: {exc.strerror}") from None
+        else:
+            sys.stdout.reconfigure(encoding="utf-8", newline=self.newline)  # type: ignore[union-attr]
+            self.stream = sys.stdout
+        return self
+
+    def write(self, text: str) -> int:
+        assert self.stream is not None
+        return self.stream.write(text)
+
+    def finish(self) -> None:
+        assert self.stream is not None
+        if self.clipboard:
+            assert isinstance(self.stream, io.StringIO)
+            _copy(self.stream.getvalue())
+        elif self.path is not None and self.tmp is not None:
+            self.stream.flush()
+            os.fsync(self.stream.fileno())
+            self.stream.close()
+            try:
+                os.replace(self.tmp, self.path)
+            except OSError as exc:
+                raise UsageError(f"cannot write {self.path}: {exc.strerror}") from None
+            self.tmp = None
+        else:
+            self.stream.flush()
+
+    def __exit__(self, *exc: object) -> None:
+        if self.tmp is not None:
+            if self.stream is not None and not self.stream.closed:
+                self.stream.close()
+            self.tmp.unlink(missing_ok=True)
+
+
+def _copy(text: str) -> None:
+    """pyperclip when the system has a clipboard tool; else OSC 52 to a terminal."""
+    import base64
+
+    import pyperclip
+
+    try:
+        pyperclip.copy(text)
+        return
+    except pyperclip.PyperclipException:
+        pass
+    if not sys.stdout.isatty():
+        raise CollectorError(
+            "no clipboard available: install xclip, xsel or wl-clipboard, or run in a terminal"
+            " that understands OSC 52"
+        )
+    sys.stdout.write("\x1b]52;c;" + base64.b64encode(text.encode()).decode() + "\x07")
+    sys.stdout.flush()

@@ -1,0 +1,44 @@
+"""CSV: RFC 4180 quoting via the csv module; `--excel` makes it safe to open in a spreadsheet."""
+
+from __future__ import annotations
+
+import csv
+from typing import Any, TextIO
+
+from collector_cli.exporters.base import Exporter
+
+# A cell starting with one of these is taken as a formula by spreadsheet programs.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralize(value: str) -> str:
+    """Prefix a would-be formula with an apostrophe so a spreadsheet shows it as text."""
+    return "'" + value if value.startswith(_FORMULA_START) else value
+
+
+class CsvExporter(Exporter):
+    """Plain CSV keeps values verbatim (UTF-8, LF). `--excel`: UTF-8 with BOM, CRLF line ends,
+    and every text cell (headers too) that a spreadsheet would run as a formula neutralized."""
+
+    newline = ""  # the csv module writes the line ends itself
+
+    def __init__(self, out: TextIO, fields: list[str], *, excel: bool = False) -> None:
+        super().__init__(out, fields, excel=excel)
+        self.writer = csv.writer(out, lineterminator="\r\n" if excel else "\n")
+
+    def begin(self, meta: dict[str, Any]) -> None:
+        if self.excel:
+            self.out.write("\ufeff")
+        self.writer.writerow([self._cell(name) for name in self.fields])
+
+    def write(self, seller: dict[str, Any]) -> None:
+        self.writer.writerow([self._cell(seller[name]) for name in self.fields])
+
+    def _cell(self, value: Any) -> Any:
+        if value is None:
+            return ""
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        if self.excel and isinstance(value, str):
+            return neutralize(value)
+        return value

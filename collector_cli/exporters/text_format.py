@@ -1,0 +1,13 @@
+"""Text: one seller name per line (names with line breaks are written with them escaped)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from collector_cli.exporters.base import Exporter
+
+
+class TextExporter(Exporter):
+    def write(self, seller: dict[str, Any]) -> None:
+        name = str(seller["name"]).replace("\r", "\\r").replace("\n", "\\n")
+        self.out.write(name + "\n")
