@@ -32,8 +32,14 @@ def export(
     flagged: Annotated[bool, typer.Option("--flagged", help="Only flagged sellers.")] = False,
     platform: Annotated[str | None, typer.Option(help="Only sellers of this platform.")] = None,
     fmt: Annotated[
-        str, typer.Option("--format", "-f", help="csv, json, jsonl or text (names only).")
-    ] = "csv",
+        str | None,
+        typer.Option(
+            "--format",
+            "-f",
+            help="csv, json, jsonl or text (names only). Default: csv; text for --clipboard.",
+            show_default=False,
+        ),
+    ] = None,
     fields: Annotated[
         str | None, typer.Option(help="Comma-separated fields, in this order (default: all).")
     ] = None,
@@ -63,6 +69,7 @@ def export(
     from collector_cli.exporters.base import FIELDS, RUN_FIELDS
     from collector_cli.store.export import Selection
 
+    fmt = fmt or ("text" if clipboard else "csv")
     exporter_cls = exporters.exporter_class(fmt)
     if excel and fmt != "csv":
         raise UsageError("--excel applies to --format csv only")
