@@ -348,7 +348,8 @@ def test_two_first_opens_of_a_new_store_both_succeed(tmp_path: Path, monkeypatch
     assert outcomes == ["ok", "ok"]
     conn = sqlite3.connect(path)
     try:
-        assert conn.execute("SELECT count(*) FROM _sqlite_migrations").fetchone()[0] == 1
+        applied = conn.execute("SELECT count(*) FROM _sqlite_migrations").fetchone()[0]
+        assert applied == len(migrations.MIGRATION_NAMES)
     finally:
         conn.close()
 
@@ -691,28 +692,39 @@ def test_limits_stored_in_a_preset_apply_and_run_flags_override_them(cli, db_pat
 def test_a_limited_run_resumes_to_completion(
     cli, db_path, config_path, flag: str, value: str, latency: int
 ) -> None:
-    """Limits count per attempt: each resume gets a fresh budget and makes progress, until
-    the run completes; a resume with a bigger budget finishes it at once."""
+    """A limit given on the command line is for that attempt only: `resume` without it runs
+    the rest of the run to the end; with it again, it gets a fresh budget and progresses."""
     set_config(config_path, latency_ms=latency)
     assert_limit_ended(cli("run", "--preset", "demo", flag, value), db_path)
     first = run_row(db_path, 1)
     left = remaining(db_path, 1)
     assert left > 0
 
-    result = cli("resume", "1")
+    result = cli("resume", "1", flag, value)
     assert result.exit_code == ExitCode.LIMIT, (result.stdout, result.stderr)
     second = assert_counters_match_rows(db_path, 1)
     assert second["status"] == "cancelled"
     assert second["products_done"] > first["products_done"]  # a fresh budget, real progress
     assert remaining(db_path, 1) < left
 
-    result = cli("resume", "1", flag, "100000")
+    result = cli("resume", "1")
     assert result.exit_code == 0, (result.stdout, result.stderr)
     run = assert_counters_match_rows(db_path, 1)
     assert run["status"] == "completed"
     assert run["attempts"] == 3
     assert run["products_done"] == DEMO_SEARCHABLE
     assert remaining(db_path, 1) == 0
+
+
+def test_preset_limits_apply_to_every_attempt(cli, db_path, config_path) -> None:
+    set_config(config_path, latency_ms=0)
+    assert cli("preset", "add", "capped", "-c", "pet-cats", "--max-requests", "15").exit_code == 0
+    assert_limit_ended(cli("run", "--preset", "capped"), db_path)
+    before = remaining(db_path, 1)
+    result = cli("resume", "1")
+    assert result.exit_code == ExitCode.LIMIT, (result.stdout, result.stderr)
+    assert 0 < remaining(db_path, 1) < before
+    assert run_row(db_path, 1)["finish_reason"] == "limit reached: 15 requests"
 
 
 @pytest.mark.parametrize(
@@ -778,12 +790,17 @@ def test_circuit_breaker_fails_the_run_and_a_healthy_resume_completes(
     assert as_json(cli("status", "--json"))["active"] is None
     assert cli("watch", "1").exit_code == ExitCode.ERROR
 
+    assert "collector resume 1 --retry-failed" in result.stdout  # the summary says how
+
     set_config(config_path)
-    resumed = cli("resume", "1")
+    resumed = cli("resume", "1")  # failed categories stay failed without --retry-failed
+    assert resumed.exit_code == ExitCode.PARTIAL, (resumed.stdout, resumed.stderr)
+    assert run_row(db_path, 1)["categories_failed"] == 4
+    resumed = cli("resume", "1", "--retry-failed")
     assert resumed.exit_code == 0, (resumed.stdout, resumed.stderr)
     run = assert_counters_match_rows(db_path, 1)
     assert run["status"] == "completed"
-    assert run["attempts"] == 2
+    assert run["attempts"] == 3
     assert run["categories_done"] == 5
     assert run["products_total"] == 25
     assert remaining(db_path, 1) == 0

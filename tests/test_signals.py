@@ -227,9 +227,13 @@ def test_sigkill_keeps_every_commit_whole(
     after = check_store(db_path)
     assert after["status"] == "interrupted"
     assert after["finished_at"] is not None
-    assert {
-        k: v for k, v in after.items() if k not in ("status", "finish_reason", "finished_at")
-    } == {k: v for k, v in run.items() if k not in ("status", "finish_reason", "finished_at")}
+    # Marking it interrupted changes only its status, reason, end time and active time (the
+    # attempt's time up to its last heartbeat).
+    changed = ("status", "finish_reason", "finished_at", "active_seconds")
+    assert {k: v for k, v in after.items() if k not in changed} == {
+        k: v for k, v in run.items() if k not in changed
+    }
+    assert after["active_seconds"] > run["active_seconds"] == 0
 
 
 @pytest.mark.parametrize("min_done", KILL_ON_COMMIT)

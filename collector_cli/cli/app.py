@@ -55,7 +55,9 @@ class CollectorGroup(TyperGroup):
     @staticmethod
     def _fail(ctx: typer.Context, exc: BaseException, message: str, code: int) -> None:
         if (isinstance(ctx.obj, AppState) and ctx.obj.debug) or os.environ.get("COLLECTOR_DEBUG"):
-            raise exc
+            import traceback
+
+            traceback.print_exception(exc)
         typer.echo(f"collector: error: {message}", err=True)
         raise typer.Exit(int(code)) from None
 
@@ -65,6 +67,9 @@ def _one_line_usage(exc: typer.TyperException) -> None:
     if exc.exit_code != ExitCode.USAGE:
         raise exc
     sub = getattr(exc, "ctx", None)
+    if type(exc).__name__ == "NoArgsIsHelpError" and sub is not None:
+        typer.echo(sub.get_help())  # `collector` or `collector preset` alone: show the help
+        raise typer.Exit(0)
     path = sub.command_path if sub is not None else "collector"
     typer.echo(f"collector: error: {exc.format_message()} (see '{path} --help')", err=True)
     raise typer.Exit(ExitCode.USAGE) from None
@@ -119,7 +124,7 @@ def root(
 
 
 def _register() -> None:
-    from collector_cli.cli import categories, control, export, history, preset, run
+    from collector_cli.cli import categories, control, export, history, preset, run, sellers
 
     app.command("run", epilog=EXIT_CODES_HELP)(run.run)
     app.command("resume", epilog=EXIT_CODES_HELP)(run.resume)
@@ -129,6 +134,7 @@ def _register() -> None:
     app.command("export")(export.export)
     app.add_typer(preset.app, name="preset")
     app.add_typer(history.app, name="history")
+    app.add_typer(sellers.app, name="sellers")
     app.command("categories")(categories.categories)
 
 

@@ -53,11 +53,17 @@ def state(ctx: typer.Context) -> AppState:
     return root.obj
 
 
+class _DataConsole(Console):
+    def on_broken_pipe(self) -> None:
+        """The reader went away (`| head`): stop quietly with 0, like the rest of the CLI."""
+        raise BrokenPipeError
+
+
 def out() -> Console:
     """Data console. Piped or redirected output gets a wide fixed width so tables never wrap."""
-    console = Console(highlight=False)
+    console = _DataConsole(highlight=False)
     if not console.is_terminal:
-        console = Console(highlight=False, width=200)
+        console = _DataConsole(highlight=False, width=200)
     return console
 
 

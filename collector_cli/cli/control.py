@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sqlite3
@@ -71,10 +72,12 @@ def stop(
     run = _target(store, run_id)
     if run["status"] not in LIVE:
         raise NothingRunningError(f"run {run['id']} is not active (it is {run['status']})")
-    store.runs.request_stop(run["id"])
+    first_request = store.runs.request_stop(run["id"])
     local = same_host(run)
-    if local and process_alive(run["pid"], run["pid_started_at"]):
-        os.kill(run["pid"], signal.SIGINT)
+    # SIGINT only once: a second one is the run's "second Ctrl-C" and would end it at once.
+    if first_request and local and process_alive(run["pid"], run["pid_started_at"]):
+        with contextlib.suppress(OSError):  # it may have just exited
+            os.kill(run["pid"], signal.SIGINT)
     if not as_json:
         err().print(f"Stopping run #{run['id']} ({run['preset_name']})…")
     deadline = time.monotonic() + timeout
@@ -92,7 +95,12 @@ def stop(
             )
         if local and process_alive(run["pid"], run["pid_started_at"]):
             _kill(run["pid"])
-        store.runs.mark_interrupted(run["id"], "killed by `collector stop --force`")
+        store.runs.mark_interrupted(
+            run["id"],
+            "killed by `collector stop --force`",
+            pid=run["pid"],
+            pid_started_at=run["pid_started_at"],
+        )
         run = store.runs.get(run["id"])
     if as_json:
         print_json(_run_json(store, run))

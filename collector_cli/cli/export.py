@@ -149,10 +149,13 @@ class _Destination:
         if self.clipboard:
             self.stream = io.StringIO(newline=self.newline)
         elif self.path is not None:
-            self.tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+            # A FIFO, /dev/stdout or another special file is written straight into: renaming a
+            # temporary file over it would replace the node itself.
+            if not (self.path.exists() and not self.path.is_file()):
+                self.tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
             try:
-                self.stream = open(
-                    self.tmp, "w", encoding="utf-8", newline=self.newline
+                self.stream = open(  # closed in finish or __exit__
+                    self.tmp or self.path, "w", encoding="utf-8", newline=self.newline
                 )
             except OSError as exc:
                 raise UsageError(f"cannot write {self.path}: {exc.strerror}") from None
@@ -170,22 +173,21 @@ class _Destination:
         if self.clipboard:
             assert isinstance(self.stream, io.StringIO)
             _copy(self.stream.getvalue())
-        elif self.path is not None and self.tmp is not None:
-            self.stream.flush()
+            return
+        self.stream.flush()
+        if self.tmp is not None:
             os.fsync(self.stream.fileno())
             self.stream.close()
             try:
-                os.replace(self.tmp, self.path)
+                os.replace(self.tmp, self.path)  # type: ignore[arg-type]
             except OSError as exc:
                 raise UsageError(f"cannot write {self.path}: {exc.strerror}") from None
             self.tmp = None
-        else:
-            self.stream.flush()
 
     def __exit__(self, *exc: object) -> None:
+        if self.path is not None and self.stream is not None and not self.stream.closed:
+            self.stream.close()
         if self.tmp is not None:
-            if self.stream is not None and not self.stream.closed:
-                self.stream.close()
             self.tmp.unlink(missing_ok=True)
 
 

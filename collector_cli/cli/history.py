@@ -122,7 +122,16 @@ def _status(status: str) -> str:
 @app.command("show")
 def show(
     ctx: typer.Context,
-    run_id: Annotated[int, typer.Argument(metavar="RUN", help="Run id (see `history`).")],
+    run_id: Annotated[
+        # max: a larger number cannot be an SQLite integer (OverflowError, not "not found")
+        int, typer.Argument(metavar="RUN", max=2**63 - 1, help="Run id (see `history`).")
+    ],
+    sellers: Annotated[
+        bool,
+        typer.Option(
+            "--sellers", help="Also list the sellers this run added (new in it), most seen first."
+        ),
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """One run in full: preset snapshot, counters, per-category breakdown, failures."""
@@ -130,12 +139,17 @@ def show(
     run = store.runs.get(run_id)
     breakdown = store.runs.category_breakdown(run_id)
     failed = store.runs.failed_products(run_id)
+    new_sellers = store.sellers.in_run(run_id, new_only=True) if sellers else []
     snapshot = json.loads(run["preset"])
     if as_json:
         data = _run_dict(run)
         data["preset_snapshot"] = snapshot
         data["categories"] = [dict(row) for row in breakdown]
         data["failed_products"] = [dict(row) for row in failed]
+        if sellers:
+            from collector_cli.ui.sellers import run_seller_dict
+
+            data["sellers"] = [run_seller_dict(row) for row in new_sellers]
         print_json(data)
         return
     console = out()
@@ -191,3 +205,15 @@ def show(
                 f"  {row['category_id']} {row['product_key']} {row['title']!r}: {row['error']}"
                 f" (attempts {row['attempts']})"
             )
+    if sellers:
+        from collector_cli.ui.sellers import run_sellers_table
+
+        if new_sellers:
+            count = len(new_sellers)
+            console.print(
+                run_sellers_table(
+                    new_sellers, f"{count:,} new seller{'s' if count != 1 else ''} in this run"
+                )
+            )
+        else:
+            console.print("no new sellers in this run")

@@ -59,7 +59,6 @@ def run(
     from collector_cli import config
     from collector_cli.engine import lifecycle
     from collector_cli.presets import validate_filters, validate_name
-    from collector_cli.sources.base import check_names
 
     _check_concurrency(concurrency)
     if resume_run is not None:
@@ -74,13 +73,14 @@ def run(
         raise UsageError("--wait-timeout needs --wait and a positive number of seconds")
     validate_name(preset_name)
     config.load()  # a broken config file is a usage error, not a failed run
+    _options(None, concurrency, max_requests, max_duration, max_errors, max_new_sellers)
     store = state(ctx).store()
     preset = store.presets.get(preset_name)
     if max_products is not None:
         filters = dataclasses.replace(preset.filters, max_products=max_products)
         validate_filters(filters)
         preset = dataclasses.replace(preset, filters=filters)
-    check_names(preset.product_source, preset.listing_source)
+    _check_sources(preset)
     options = _options(
         preset.limits, concurrency, max_requests, max_duration, max_errors, max_new_sellers
     )
@@ -118,11 +118,14 @@ def resume(
 
     from collector_cli import config
     from collector_cli.engine import lifecycle
+    from collector_cli.models import Preset
 
     _check_concurrency(concurrency)
     config.load()
+    _options(None, concurrency, max_requests, max_duration, max_errors, max_new_sellers)
     store = state(ctx).store()
     snapshot = json.loads(store.runs.get(run_id)["preset"])
+    _check_sources(Preset.from_dict(snapshot))
     options = _options(
         snapshot.get("limits"), concurrency, max_requests, max_duration, max_errors,
         max_new_sellers,
@@ -131,6 +134,16 @@ def resume(
         store, run_id, _reporter(as_json), options, retry_failed=retry_failed
     )
     raise typer.Exit(summary.exit_code)
+
+
+def _check_sources(preset) -> None:  # type: ignore[no-untyped-def]
+    """Unknown sources and bad source settings are usage errors, found before any run row."""
+    from collector_cli import config
+    from collector_cli.sources.base import check_names, check_options
+
+    check_names(preset.product_source, preset.listing_source)
+    for kind, name in (("product", preset.product_source), ("listing", preset.listing_source)):
+        check_options(name, kind, config.source_options(name, preset.source_options.get(name)))
 
 
 def _check_concurrency(concurrency: int) -> None:

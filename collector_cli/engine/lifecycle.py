@@ -38,8 +38,7 @@ def start_new(
     it the run is recorded as 'waiting' (visible in status and history) until its turn."""
     categories = taxonomy.expand(preset.departments, preset.categories)
     pid, pid_started, host = this_process()
-    snapshot = preset.to_dict()
-    snapshot["limits"] = options.limits.to_dict()
+    snapshot = preset.to_dict()  # the preset's own limits; one-off run flags are not kept
     with StopSignals() as signals:
         run_id = _create(
             store, preset, snapshot, categories, options, wait, (pid, pid_started, host)

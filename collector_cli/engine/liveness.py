@@ -37,7 +37,10 @@ def process_alive(pid: int | None, started_at: float | None) -> bool:
             return False
         if started_at is not None and abs(proc.create_time() - started_at) >= 1.0:
             return False
-        return any("collector" in part for part in proc.cmdline())
+        try:
+            return any("collector" in part for part in proc.cmdline())
+        except psutil.AccessDenied:
+            return True  # same pid and start time; its command line is just not ours to read
     except psutil.Error:
         return False
 
@@ -57,7 +60,10 @@ def reap_stale_runs(store: Store) -> list[int]:
             beat = datetime.fromisoformat(run["heartbeat_at"] or run["started_at"])
             alive = (datetime.now(UTC) - beat).total_seconds() < REMOTE_HEARTBEAT_TIMEOUT_S
         if not alive and store.runs.mark_interrupted(
-            run["id"], f"process {run['pid']} ended without finishing the run"
+            run["id"],
+            f"process {run['pid']} ended without finishing the run",
+            pid=run["pid"],
+            pid_started_at=run["pid_started_at"],
         ):
             reaped.append(run["id"])
     return reaped

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import sqlite3
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -124,10 +125,6 @@ class RunEngine:
 
     async def main(self, signals: StopSignals) -> RunSummary:
         loop = asyncio.get_running_loop()
-        signals.listen(
-            lambda reason: loop.call_soon_threadsafe(self.request_stop, reason),
-            self.reporter.abort,
-        )
         started = time.monotonic()
         try:
             await self._refresh_stats()
@@ -145,6 +142,10 @@ class RunEngine:
                 pending_categories
             )
             self.reporter.start(self.stats)
+            signals.listen(  # replays a stop that came before the loop existed
+                lambda reason: loop.call_soon_threadsafe(self.request_stop, reason),
+                self.reporter.abort,
+            )
             try:
                 status, reason = await self._pipeline(pending_categories)
             except CollectorError as exc:
@@ -154,6 +155,7 @@ class RunEngine:
                 raise
             return await self._finish(status, reason, started)
         finally:
+            signals.listen(lambda reason: None, self.reporter.abort)  # the loop is closing
             self._db_thread.shutdown(wait=True)
 
     async def _pipeline(self, categories: list[Category]) -> tuple[str, str]:
@@ -228,6 +230,8 @@ class RunEngine:
             try:
                 result = await fn()
             except SourceError as exc:
+                if not exc.retryable:  # one bad product says nothing about the source
+                    raise
                 failures = self._consecutive_failures.get(source_name, 0) + 1
                 self._consecutive_failures[source_name] = failures
                 if failures >= self.limits.breaker:
@@ -382,7 +386,12 @@ class RunEngine:
         while True:
             await dirty.wait()
             dirty.clear()
-            await self._flush()
+            try:
+                await self._flush()
+            except sqlite3.Error as exc:
+                # The batch stays pending in the store (resumable); searching on is pointless.
+                self.request_stop(f"store error: {exc}", status="failed")
+                return
             if self._closing and not self._buffer:
                 return
 
@@ -408,7 +417,10 @@ class RunEngine:
             await asyncio.sleep(HEARTBEAT_S)
             s = self.stats
             where = f"{s.current_department} › {s.current_category}" if s.current_category else None
-            stop = await self._db(self.store.runs.heartbeat, self.run_id, where, s.total)
+            try:
+                stop = await self._db(self.store.runs.heartbeat, self.run_id, where, s.total)
+            except sqlite3.Error:
+                continue  # a busy store delays a heartbeat; the writer reports real failures
             if stop:
                 self.request_stop(STOPPED_BY_COMMAND)
             self.reporter.event(Event("progress"), self.stats)
@@ -420,15 +432,20 @@ class RunEngine:
         def record() -> tuple[dict[str, int], int, int]:
             nonlocal reason
             runs = self.store.runs
+            nonlocal status
             if status == "cancelled" and not self._limit_hit and runs.stop_requested(self.run_id):
                 reason = STOPPED_BY_COMMAND  # the stop command also sends SIGINT; name the cause
-            runs.finish(self.run_id, status, reason, time.monotonic() - started)
-            self.store.events.add(
-                self.run_id,
-                "error" if status == "failed" else "info",
-                f"run_{status}",
-                f"run {self.run_id} {status}: {reason}",
-            )
+            with self.store.transaction():
+                if runs.finish(self.run_id, status, reason, time.monotonic() - started):
+                    self.store.events.add(
+                        self.run_id,
+                        "error" if status == "failed" else "info",
+                        f"run_{status}",
+                        f"run {self.run_id} {status}: {reason}",
+                    )
+                else:  # another process marked this run while it ran: its verdict stands
+                    row = runs.get(self.run_id)
+                    status, reason = row["status"], row["finish_reason"] or reason
             return (
                 self.store.results.counters(self.run_id),
                 runs.remaining_products(self.run_id),

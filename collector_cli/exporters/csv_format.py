@@ -16,6 +16,18 @@ def neutralize(value: str) -> str:
     return "'" + value if value.startswith(_FORMULA_START) else value
 
 
+class _LineFeedRows:
+    """Turns the CRLF that ends each row into LF; CRs inside quoted fields stay."""
+
+    def __init__(self, out: TextIO) -> None:
+        self.out = out
+
+    def write(self, row: str) -> int:
+        if row.endswith("\r\n"):
+            row = row[:-2] + "\n"
+        return self.out.write(row)
+
+
 class CsvExporter(Exporter):
     """Plain CSV keeps values verbatim (UTF-8, LF). `--excel`: UTF-8 with BOM, CRLF line ends,
     and every text cell (headers too) that a spreadsheet would run as a formula neutralized."""
@@ -24,7 +36,9 @@ class CsvExporter(Exporter):
 
     def __init__(self, out: TextIO, fields: list[str], *, excel: bool = False) -> None:
         super().__init__(out, fields, excel=excel)
-        self.writer = csv.writer(out, lineterminator="\r\n" if excel else "\n")
+        # The csv module quotes a field only for characters of the line terminator, so it
+        # always writes CRLF (a lone CR in a name gets quoted); plain CSV then ends rows in LF.
+        self.writer = csv.writer(out if excel else _LineFeedRows(out), lineterminator="\r\n")
 
     def begin(self, meta: dict[str, Any]) -> None:
         if self.excel:

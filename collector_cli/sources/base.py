@@ -74,6 +74,15 @@ def listing_source(name: str, ctx: SourceContext) -> ListingSource:
     return _load(LISTING_SOURCES, "listing", name, ctx)
 
 
+def check_options(name: str, registry_kind: str, options: dict[str, Any]) -> None:
+    """Let a source reject bad settings before a run row exists (no I/O happens here)."""
+    registry = PRODUCT_SOURCES if registry_kind == "product" else LISTING_SOURCES
+    module_name, factory = registry[name].target.split(":")
+    check = getattr(getattr(importlib.import_module(module_name), factory), "check_options", None)
+    if check is not None:
+        check(options)
+
+
 def check_names(product: str, listing: str) -> None:
     for registry, kind, name in (
         (PRODUCT_SOURCES, "product", product),

@@ -18,7 +18,7 @@ from functools import cache
 from itertools import accumulate
 from typing import Any
 
-from collector_cli.errors import SourceError
+from collector_cli.errors import ConfigError, SourceError
 from collector_cli.models import (
     Category,
     Listing,
@@ -169,16 +169,22 @@ class SampleMarketplace:
     def __init__(self, ctx: SourceContext) -> None:
         opts: dict[str, Any] = ctx.options
         self.epoch = ctx.epoch
-        self.seed = int(opts.get("seed", 7))
-        self.latency = float(opts.get("latency_ms", 0)) / 1000
-        self.error_rate = float(opts.get("error_rate", 0))
-        self.fatal_rate = float(opts.get("fatal_rate", 0))
-        self.page_size = int(opts.get("page_size", 50))
+        self.seed = _option(opts, "seed", int, 7)
+        self.latency = _option(opts, "latency_ms", float, 0) / 1000
+        self.error_rate = _option(opts, "error_rate", float, 0)
+        self.fatal_rate = _option(opts, "fatal_rate", float, 0)
+        self.page_size = _option(opts, "page_size", int, 50)
         # Blocks the whole process inside a search, like a request stuck in C code that no
         # signal can interrupt: what `collector stop --force` exists for.
-        self.stuck = float(opts.get("stuck_ms", 0)) / 1000
+        self.stuck = _option(opts, "stuck_ms", float, 0) / 1000
+        if self.page_size < 1 or not 0 <= self.error_rate <= 1 or not 0 <= self.fatal_rate <= 1:
+            raise ConfigError("sample source: page_size >= 1 and rates between 0 and 1")
         self._names: dict[int, str] = {}
         self._results: dict[tuple, list[Listing]] = {}
+
+    @classmethod
+    def check_options(cls, options: dict[str, Any]) -> None:
+        cls(SourceContext(0, options))
 
     async def aclose(self) -> None:
         self._results.clear()
@@ -290,6 +296,19 @@ class SampleMarketplace:
             name = _FIXED_NAMES.get(seller_id) or _make_name(self.seed, seller_id)
             self._names[seller_id] = name
         return name
+
+
+def _option(opts: dict[str, Any], key: str, kind: type, default: Any) -> Any:
+    value = opts.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise ConfigError(f"sample source: {key} must be a number, not {value!r}")
+    try:
+        number = kind(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"sample source: {key} must be a number, not {value!r}") from None
+    if number < 0:
+        raise ConfigError(f"sample source: {key} must not be negative")
+    return number
 
 
 def _matches(listing: Listing, query: ListingQuery) -> bool:

@@ -42,6 +42,7 @@ class Store:
         from collector_cli.store.presets import PresetRepo
         from collector_cli.store.results import ResultRepo
         from collector_cli.store.runs import RunRepo
+        from collector_cli.store.sellers import SellerRepo
 
         self.conn = conn
         self.path = path
@@ -49,6 +50,7 @@ class Store:
         self.runs = RunRepo(self)
         self.results = ResultRepo(self)
         self.events = EventRepo(self)
+        self.sellers = SellerRepo(self)
         self.export = ExportRepo(self)
 
     @contextlib.contextmanager

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from collector_cli.errors import NotFoundError, RunActiveError
+from collector_cli.errors import NotFoundError, RunActiveError, UsageError
 from collector_cli.models import Category, Product
 from collector_cli.store.db import utcnow
 
@@ -118,6 +118,12 @@ class RunRepo:
         """Turn a waiting run into the running one if the slot is free and it is first in line."""
         try:
             with self.store.transaction() as conn:
+                mine = conn.execute("SELECT status FROM runs WHERE id = ?", (run_id,)).fetchone()
+                if mine is None or mine[0] != "waiting":
+                    raise RunActiveError(
+                        f"run {run_id} stopped waiting: it is now {mine[0] if mine else 'gone'}",
+                        run_id,
+                    )
                 first = conn.execute(
                     "SELECT min(id) FROM runs WHERE status = 'waiting'"
                 ).fetchone()[0]
@@ -159,8 +165,13 @@ class RunRepo:
                     f" WHERE id = ? AND status IN ({','.join('?' * len(allowed))})",
                     (pid, pid_started_at, hostname, now, now, run_id, *allowed),
                 )
-                if cur.rowcount != 1:
-                    raise NotFoundError(f"run {run_id} cannot be resumed")
+                if cur.rowcount != 1:  # lost a race with another resume or run
+                    row = conn.execute("SELECT status FROM runs WHERE id = ?", (run_id,)).fetchone()
+                    if row and row[0] in ("running", "waiting"):
+                        raise RunActiveError(f"run {run_id} is already {row[0]}", run_id)
+                    raise UsageError(
+                        f"run {run_id} cannot be resumed (it is {row[0] if row else 'gone'})"
+                    )
                 attempt = conn.execute(
                     "SELECT attempts FROM runs WHERE id = ?", (run_id,)
                 ).fetchone()[0]
@@ -186,10 +197,11 @@ class RunRepo:
             self._raise_active(exc)
 
     def request_stop(self, run_id: int) -> bool:
+        """Set the stop flag; True only the first time (so a stop is signalled once)."""
         with self.store.transaction() as conn:
             cur = conn.execute(
-                "UPDATE runs SET stop_requested_at = coalesce(stop_requested_at, ?)"
-                " WHERE id = ? AND status IN ('running', 'waiting')",
+                "UPDATE runs SET stop_requested_at = ?"
+                " WHERE id = ? AND status IN ('running', 'waiting') AND stop_requested_at IS NULL",
                 (utcnow(), run_id),
             )
         return cur.rowcount > 0
@@ -207,35 +219,58 @@ class RunRepo:
                 (status, reason, utcnow(), run_id),
             )
 
-    def finish(self, run_id: int, status: str, reason: str, active_seconds: float) -> None:
+    def finish(self, run_id: int, status: str, reason: str, active_seconds: float) -> bool:
+        """End the attempt. False if the run is no longer ours (another process reaped it)."""
         with self.store.transaction() as conn:
-            conn.execute(
+            cur = conn.execute(
                 "UPDATE runs SET status = ?, finish_reason = ?, finished_at = ?,"
-                " active_seconds = active_seconds + ? WHERE id = ?",
+                " active_seconds = active_seconds + ? WHERE id = ? AND status = 'running'",
                 (status, reason, utcnow(), active_seconds, run_id),
             )
+        return cur.rowcount == 1
 
     def heartbeat(
         self, run_id: int, current_category: str | None = None, products_expected: int = 0
     ) -> bool:
-        """Prove liveness and publish what `watch` shows; True if a stop was requested."""
-        with self.store.transaction() as conn:
-            conn.execute(
-                "UPDATE runs SET heartbeat_at = ?,"
-                " current_category = coalesce(?, current_category), products_expected = ?"
-                " WHERE id = ?",
-                (utcnow(), current_category, products_expected, run_id),
-            )
-        return self.stop_requested(run_id)
+        """Prove liveness and publish what `watch` shows.
 
-    def mark_interrupted(self, run_id: int, reason: str) -> bool:
+        True if the run should stop: a stop was requested, or the row is no longer 'running'
+        (another process judged this one dead), so two runs can never go on side by side.
+        """
         with self.store.transaction() as conn:
             cur = conn.execute(
-                "UPDATE runs SET status = 'interrupted', finish_reason = ?,"
-                " finished_at = coalesce(heartbeat_at, started_at)"
-                " WHERE id = ? AND status IN ('running', 'waiting')",
-                (reason, run_id),
+                "UPDATE runs SET heartbeat_at = ?,"
+                " current_category = coalesce(?, current_category), products_expected = ?"
+                " WHERE id = ? AND status = 'running'",
+                (utcnow(), current_category, products_expected, run_id),
             )
+        return cur.rowcount == 0 or self.stop_requested(run_id)
+
+    def mark_interrupted(
+        self,
+        run_id: int,
+        reason: str,
+        *,
+        pid: int | None = None,
+        pid_started_at: float | None = None,
+    ) -> bool:
+        """Mark a live run whose process is gone. With ``pid``, only if the row still names
+        that process: a resume may have started a new attempt since it was checked. The
+        attempt's time up to its last heartbeat is added to the run's active time."""
+        sql = (
+            "UPDATE runs SET status = 'interrupted', finish_reason = ?,"
+            " finished_at = coalesce(heartbeat_at, started_at),"
+            " active_seconds = active_seconds + CASE WHEN status = 'running' THEN max(0,"
+            " (julianday(coalesce(heartbeat_at, attempt_started_at))"
+            " - julianday(attempt_started_at)) * 86400) ELSE 0 END"
+            " WHERE id = ? AND status IN ('running', 'waiting')"
+        )
+        params: tuple = (reason, run_id)
+        if pid is not None:
+            sql += " AND pid IS ? AND pid_started_at IS ?"
+            params += (pid, pid_started_at)
+        with self.store.transaction() as conn:
+            cur = conn.execute(sql, params)
         return cur.rowcount > 0
 
     # -- checkpoints ---------------------------------------------------------------------------
@@ -244,7 +279,7 @@ class RunRepo:
         return [
             row[0]
             for row in self.store.query(
-                "SELECT category_id FROM run_categories WHERE run_id = ? AND status != 'done'"
+                "SELECT category_id FROM run_categories WHERE run_id = ? AND status = 'pending'"
                 " ORDER BY position",
                 (run_id,),
             )

@@ -34,4 +34,9 @@ def summary_lines(summary: RunSummary) -> list[str]:
                 else ""
             )
         )
+    failures = (c.get("products_failed") or 0) + (c.get("categories_failed") or 0)
+    if summary.status != "completed" or failures:
+        retry = " --retry-failed" if failures else ""
+        if summary.products_remaining or summary.categories_remaining or failures:
+            lines.append(f"  resume with: collector resume {summary.run_id}{retry}")
     return lines
