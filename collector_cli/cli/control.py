@@ -18,7 +18,13 @@ from collector_cli.store.db import Store
 LIVE = ("running", "waiting")
 RunArg = Annotated[
     int | None,
-    typer.Argument(metavar="[RUN]", help="Run id (default: the active run).", show_default=False),
+    typer.Argument(
+        metavar="[RUN]",
+        min=1,
+        max=2**63 - 1,  # SQLite's largest integer
+        help="Run id (default: the active run).",
+        show_default=False,
+    ),
 ]
 
 

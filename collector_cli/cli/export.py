@@ -24,7 +24,10 @@ def export(
         bool, typer.Option("--new", help="Only sellers new in the run (default run: latest).")
     ] = False,
     since_run: Annotated[
-        int | None, typer.Option(metavar="ID", help="Only sellers first seen after run ID.")
+        int | None,
+        typer.Option(
+            metavar="ID", min=0, max=2**63 - 1, help="Only sellers first seen after run ID."
+        ),
     ] = None,
     unexported: Annotated[
         bool, typer.Option("--unexported", help="Only sellers never exported with a mark.")

@@ -47,7 +47,9 @@ def run(
     ] = None,
     resume_run: Annotated[
         int | None,
-        typer.Option("--resume", metavar="RUN", help="Continue an earlier run instead."),
+        typer.Option(
+            "--resume", metavar="RUN", min=1, max=2**63 - 1, help="Continue an earlier run."
+        ),
     ] = None,
     as_json: AsJson = False,
 ) -> None:
@@ -98,7 +100,9 @@ def run(
 
 def resume(
     ctx: typer.Context,
-    run_id: Annotated[int, typer.Argument(metavar="RUN", help="Run id (see `history`).")],
+    run_id: Annotated[
+        int, typer.Argument(metavar="RUN", min=1, max=2**63 - 1, help="Run id (see `history`).")
+    ],
     retry_failed: Annotated[
         bool, typer.Option("--retry-failed", help="Also search the products that failed.")
     ] = False,

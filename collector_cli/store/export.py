@@ -116,6 +116,8 @@ class ExportRepo:
             run_id = int(run)
         except ValueError:
             raise UsageError(f"invalid --run {run!r}: use a run id or 'latest'") from None
+        if not 0 < run_id < 2**63:
+            raise UsageError(f"invalid --run {run!r}: use a run id or 'latest'")
         self.store.runs.get(run_id)  # NotFoundError for an unknown id
         return run_id
 
