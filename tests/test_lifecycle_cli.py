@@ -431,7 +431,7 @@ def test_wait_timeout_without_wait_is_a_usage_error(cli, db_path) -> None:
 
 
 def test_reads_while_a_run_writes_never_see_a_lock(cli, db_path, config_path, procs) -> None:
-    set_config(config_path, latency_ms=20)
+    set_config(config_path, latency_ms=40)
     departments = ["electronics", "toys-games", "home-kitchen", "sports-outdoors"]
     preset = cli("preset", "add", "busy", *(f"--department={d}" for d in departments))
     assert preset.exit_code == 0, preset.stderr
@@ -443,6 +443,8 @@ def test_reads_while_a_run_writes_never_see_a_lock(cli, db_path, config_path, pr
         ("status", "--json"),
         ("history", "show", "1", "--json"),
         ("preset", "list"),
+        ("export", "--run", "1", "--format", "jsonl"),
+        ("sellers", "list", "--limit", "5"),
     ]
     rounds = 0
     for _ in range(30):
