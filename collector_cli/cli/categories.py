@@ -34,11 +34,9 @@ def categories(
             ]
         )
         return
-    from rich.table import Table
+    from collector_cli.ui.tables import plain_table
 
-    table = Table(box=None, pad_edge=False)
-    for column in ("department", "category id", "name", "node id"):
-        table.add_column(column)
+    table = plain_table(("department", "category id", "name", "node id"))
     for dep in deps:
         table.add_row(f"[bold]{dep.id}[/]", "", dep.name, dep.node_id)
         for cat in dep.categories:

@@ -78,24 +78,10 @@ def history(
     if not runs:
         typer.echo("No runs yet. Start one with: collector run --preset demo", err=True)
         return
-    from rich.table import Table
+    from collector_cli.ui.tables import plain_table
 
-    table = Table(box=None, pad_edge=False)
-    for column, justify in (
-        ("id", "right"),
-        ("preset", "left"),
-        ("status", "left"),
-        ("started", "left"),
-        ("duration", "right"),
-        ("cats", "right"),
-        ("products", "right"),
-        ("listings", "right"),
-        ("sellers", "right"),
-        ("new", "right"),
-        ("errors", "right"),
-        ("attempts", "right"),
-    ):
-        table.add_column(column, justify=justify)  # type: ignore[arg-type]
+    numbers = ("duration", "cats", "products", "listings", "sellers", "new", "errors", "attempts")
+    table = plain_table(("id", "preset", "status", "started", *numbers), right=("id", *numbers))
     for r in runs:
         table.add_row(
             str(r["id"]),
@@ -170,21 +156,13 @@ def show(
     console.print(
         "  " + " · ".join(f"{key.replace('_', ' ')} {num(run[key])}" for key in _COUNTERS)
     )
-    from rich.table import Table
+    from collector_cli.ui.tables import plain_table
 
-    table = Table(box=None, pad_edge=False, title="per category", title_justify="left")
-    for column in (
-        "department",
-        "category",
-        "status",
-        "products",
-        "done",
-        "failed",
-        "skipped",
-        "pending",
-        "listings",
-    ):
-        table.add_column(column)
+    table = plain_table(
+        ("department", "category", "status", "products", "done", "failed", "skipped", "pending",
+         "listings"),
+        title="per category",
+    )  # fmt: skip
     for row in breakdown:
         table.add_row(
             row["department_id"],

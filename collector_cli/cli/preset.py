@@ -112,11 +112,9 @@ def list_(
     if as_json:
         print_json([p.to_dict() for p in found])
         return
-    from rich.table import Table
+    from collector_cli.ui.tables import plain_table
 
-    table = Table(box=None, pad_edge=False)
-    for column in ("name", "categories", "sources", "filters", "description"):
-        table.add_column(column)
+    table = plain_table(("name", "categories", "sources", "filters", "description"))
     from collector_cli import taxonomy
 
     for p in found:

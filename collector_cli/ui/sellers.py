@@ -17,6 +17,7 @@ from rich.table import Table
 from rich.text import Text
 
 from collector_cli.ui.fmt import local_time, num
+from collector_cli.ui.tables import plain_table
 
 
 def display_name(name: str) -> str:
@@ -95,17 +96,10 @@ def _marks(row: sqlite3.Row) -> str:
 
 
 def sellers_table(rows: list[sqlite3.Row]) -> Table:
-    table = Table(box=None, pad_edge=False)
-    for column, justify in (
-        ("name", "left"),
-        ("platform", "left"),
-        ("feedback", "right"),
-        ("runs", "right"),
-        ("sightings", "right"),
-        ("last seen", "left"),
-        ("", "left"),
-    ):
-        table.add_column(column, justify=justify)  # type: ignore[arg-type]
+    table = plain_table(
+        ("name", "platform", "feedback", "runs", "sightings", "last seen", ""),
+        right=("feedback", "runs", "sightings"),
+    )
     for r in rows:
         table.add_row(
             Text(display_name(r["name"])),
@@ -120,15 +114,11 @@ def sellers_table(rows: list[sqlite3.Row]) -> Table:
 
 
 def run_sellers_table(rows: list[sqlite3.Row], title: str) -> Table:
-    table = Table(box=None, pad_edge=False, title=title, title_justify="left")
-    for column, justify in (
-        ("name", "left"),
-        ("platform", "left"),
-        ("feedback", "right"),
-        ("sightings", "right"),
-        ("", "left"),
-    ):
-        table.add_column(column, justify=justify)  # type: ignore[arg-type]
+    table = plain_table(
+        ("name", "platform", "feedback", "sightings", ""),
+        right=("feedback", "sightings"),
+        title=title,
+    )
     for r in rows:
         table.add_row(
             Text(display_name(r["name"])),
@@ -178,18 +168,11 @@ def print_seller(
 
     console.print()
     if runs:
-        table = Table(
-            box=None, pad_edge=False, title=f"seen in {len(runs)} runs", title_justify="left"
+        table = plain_table(
+            ("run", "preset", "started", "status", "sightings", ""),
+            right=("run", "sightings"),
+            title=f"seen in {len(runs)} runs",
         )
-        for column, justify in (
-            ("run", "right"),
-            ("preset", "left"),
-            ("started", "left"),
-            ("status", "left"),
-            ("sightings", "right"),
-            ("", "left"),
-        ):
-            table.add_column(column, justify=justify)  # type: ignore[arg-type]
         for r in runs:
             table.add_row(
                 f"#{r['run_id']}",
@@ -205,19 +188,11 @@ def print_seller(
 
     console.print()
     if history:
-        table = Table(
-            box=None,
-            pad_edge=False,
+        table = plain_table(
+            ("recorded", "run", "score", "percent"),
+            right=("run", "score", "percent"),
             title=f"feedback history ({len(history)})",
-            title_justify="left",
         )
-        for column, justify in (
-            ("recorded", "left"),
-            ("run", "right"),
-            ("score", "right"),
-            ("percent", "right"),
-        ):
-            table.add_column(column, justify=justify)  # type: ignore[arg-type]
         for h in history:
             table.add_row(
                 local_time(h["recorded_at"]),
@@ -326,9 +301,7 @@ def _value(v: Any) -> str:
 
 
 def audit_table(rows: list[sqlite3.Row]) -> Table:
-    table = Table(box=None, pad_edge=False)
-    for column in ("when", "action", "platform", "seller", "detail"):
-        table.add_column(column)
+    table = plain_table(("when", "action", "platform", "seller", "detail"))
     for r in rows:
         table.add_row(
             local_time(r["at"]),
