@@ -38,22 +38,9 @@ def _target(store: Store, run_id: int | None) -> sqlite3.Row:
 
 
 def _run_json(store: Store, run: sqlite3.Row) -> dict[str, Any]:
-    from collector_cli.ui.runs import COUNTERS
+    from collector_cli.ui.runs import run_dict
 
-    data = {
-        "id": run["id"],
-        "preset": run["preset_name"],
-        "status": run["status"],
-        "finish_reason": run["finish_reason"],
-        "attempts": run["attempts"],
-        "started_at": run["started_at"],
-        "finished_at": run["finished_at"],
-        "pid": run["pid"],
-        "current_category": run["current_category"],
-        "products_remaining": store.runs.remaining_products(run["id"]),
-    }
-    data.update({key: run[key] for key in COUNTERS})
-    return data
+    return run_dict(run) | {"products_remaining": store.runs.remaining_products(run["id"])}
 
 
 def stop(

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import json
-import sqlite3
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
@@ -12,46 +11,9 @@ from collector_cli.cli.common import out, print_json, state
 from collector_cli.errors import UsageError
 from collector_cli.store.runs import STATUSES
 from collector_cli.ui.fmt import duration, local_time, num
+from collector_cli.ui.runs import COUNTERS, active_seconds, run_dict
 
 app = typer.Typer(help="Show past runs.", invoke_without_command=True)
-
-_COUNTERS = (
-    "categories_total",
-    "categories_done",
-    "categories_failed",
-    "products_total",
-    "products_done",
-    "products_failed",
-    "products_skipped",
-    "requests",
-    "retries",
-    "listings_seen",
-    "sellers_found",
-    "sellers_new",
-    "errors",
-)
-
-
-def _duration_s(run: sqlite3.Row) -> float:
-    from collector_cli.ui.runs import active_seconds
-
-    return active_seconds(run)
-
-
-def _run_dict(run: sqlite3.Row) -> dict[str, Any]:
-    data = {
-        "id": run["id"],
-        "preset": run["preset_name"],
-        "status": run["status"],
-        "finish_reason": run["finish_reason"],
-        "trigger": run["trigger"],
-        "started_at": run["started_at"],
-        "finished_at": run["finished_at"],
-        "duration_s": round(_duration_s(run), 3),
-        "attempts": run["attempts"],
-    }
-    data.update({key: run[key] for key in _COUNTERS})
-    return data
 
 
 @app.callback()
@@ -73,7 +35,7 @@ def history(
         raise UsageError(f"invalid --status {status!r}: use one of {', '.join(STATUSES)}")
     runs = state(ctx).store().runs.list(limit=limit, status=status, preset=preset)
     if as_json:
-        print_json([_run_dict(r) for r in runs])
+        print_json([run_dict(r) for r in runs])
         return
     if not runs:
         typer.echo("No runs yet. Start one with: collector run --preset demo", err=True)
@@ -88,7 +50,7 @@ def history(
             r["preset_name"],
             _status(r["status"]),
             local_time(r["started_at"])[:16],
-            duration(_duration_s(r)),
+            duration(active_seconds(r)),
             num(r["categories_total"]),
             num(r["products_done"]),
             num(r["listings_seen"]),
@@ -128,7 +90,7 @@ def show(
     new_sellers = store.sellers.in_run(run_id, new_only=True) if sellers else []
     snapshot = json.loads(run["preset"])
     if as_json:
-        data = _run_dict(run)
+        data = run_dict(run)
         data["preset_snapshot"] = snapshot
         data["categories"] = [dict(row) for row in breakdown]
         data["failed_products"] = [dict(row) for row in failed]
@@ -145,7 +107,7 @@ def show(
     )
     console.print(
         f"  started {local_time(run['started_at'])} · finished "
-        f"{local_time(run['finished_at'])} · active {duration(_duration_s(run))} · "
+        f"{local_time(run['finished_at'])} · active {duration(active_seconds(run))} · "
         f"attempts {run['attempts']} · trigger {run['trigger']}"
     )
     filters = snapshot.get("filters", {})
@@ -153,9 +115,7 @@ def show(
         f"  sources {snapshot.get('product_source')} → {snapshot.get('listing_source')} · "
         + ", ".join(f"{k}={v}" for k, v in filters.items())
     )
-    console.print(
-        "  " + " · ".join(f"{key.replace('_', ' ')} {num(run[key])}" for key in _COUNTERS)
-    )
+    console.print("  " + " · ".join(f"{key.replace('_', ' ')} {num(run[key])}" for key in COUNTERS))
     from collector_cli.ui.tables import plain_table
 
     table = plain_table(

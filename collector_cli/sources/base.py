@@ -56,14 +56,24 @@ def register(registry: dict[str, SourceInfo], info: SourceInfo) -> None:
     registry[info.name] = info
 
 
-def _load(registry: dict[str, SourceInfo], kind: str, name: str, ctx: SourceContext) -> Any:
+def _info(registry: dict[str, SourceInfo], kind: str, name: str) -> SourceInfo:
+    """The registration of ``name``; an unknown name is the user's typo (exit 2)."""
     info = registry.get(name)
     if info is None:
         raise UsageError(
             f"unknown {kind} source {name!r} (available: {', '.join(sorted(registry))})"
         )
-    module_name, factory = info.target.split(":")
-    return getattr(importlib.import_module(module_name), factory)(ctx)
+    return info
+
+
+def _factory(registry: dict[str, SourceInfo], kind: str, name: str) -> Any:
+    """The class registered as ``name``, imported only now (no HTTP client at start-up)."""
+    module_name, factory = _info(registry, kind, name).target.split(":")
+    return getattr(importlib.import_module(module_name), factory)
+
+
+def _load(registry: dict[str, SourceInfo], kind: str, name: str, ctx: SourceContext) -> Any:
+    return _factory(registry, kind, name)(ctx)
 
 
 def product_source(name: str, ctx: SourceContext) -> ProductSource:
@@ -77,21 +87,14 @@ def listing_source(name: str, ctx: SourceContext) -> ListingSource:
 def check_options(name: str, registry_kind: str, options: dict[str, Any]) -> None:
     """Let a source reject bad settings before a run row exists (no I/O happens here)."""
     registry = PRODUCT_SOURCES if registry_kind == "product" else LISTING_SOURCES
-    module_name, factory = registry[name].target.split(":")
-    check = getattr(getattr(importlib.import_module(module_name), factory), "check_options", None)
+    check = getattr(_factory(registry, registry_kind, name), "check_options", None)
     if check is not None:
         check(options)
 
 
 def check_names(product: str, listing: str) -> None:
-    for registry, kind, name in (
-        (PRODUCT_SOURCES, "product", product),
-        (LISTING_SOURCES, "listing", listing),
-    ):
-        if name not in registry:
-            raise UsageError(
-                f"unknown {kind} source {name!r} (available: {', '.join(sorted(registry))})"
-            )
+    _info(PRODUCT_SOURCES, "product", product)
+    _info(LISTING_SOURCES, "listing", listing)
 
 
 register(

@@ -42,6 +42,25 @@ def active_seconds(run: Row) -> float:
     return total
 
 
+def run_dict(run: Row) -> dict[str, Any]:
+    """The JSON shape of a run, shared by `history`, `status` and `stop`."""
+    data = {
+        "id": run["id"],
+        "preset": run["preset_name"],
+        "status": run["status"],
+        "finish_reason": run["finish_reason"],
+        "trigger": run["trigger"],
+        "attempts": run["attempts"],
+        "started_at": run["started_at"],
+        "finished_at": run["finished_at"],
+        "duration_s": round(active_seconds(run), 3),
+        "pid": run["pid"],
+        "current_category": run["current_category"],
+    }
+    data.update({key: run[key] for key in COUNTERS})
+    return data
+
+
 def stats_from_row(run: Row, stats: RunStats | None = None) -> RunStats:
     stats = stats or RunStats(run["id"], run["preset_name"])
     stats.update({key: run[key] for key in COUNTERS})
