@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 
 from collector_cli import config, taxonomy
 from collector_cli.engine import retry
+from collector_cli.engine.budget import Budget
 from collector_cli.engine.events import (
     Event,
     Reporter,
@@ -25,7 +26,7 @@ from collector_cli.engine.events import (
     RunSummary,
     outcome_exit_code,
 )
-from collector_cli.engine.limits import RunLimits, format_duration
+from collector_cli.engine.limits import RunLimits
 from collector_cli.engine.signals import StopSignals
 from collector_cli.errors import CollectorError, SourceError
 from collector_cli.models import Category, Listing, ListingQuery, Preset, ProductOutcome
@@ -76,17 +77,12 @@ class RunEngine:
         self._stop_reason: str | None = None
         self._stop_status = "cancelled"
         self._limit_hit = False
-        # Limits count per attempt, so a resumed run gets a fresh budget.
-        self._requests = 0
-        self._consecutive_failures: dict[str, int] = {}
-        self.limits = options.limits
+        self.budget = Budget(options.limits, self.request_stop)
         self._tasks: set[asyncio.Task] = set()
         self._platform = preset.listing_source
         self._categories = {c.id: c for c in taxonomy.expand(preset.departments, preset.categories)}
         self._closing = False
         self._active_before = 0.0
-        self._errors_before = 0
-        self._new_before = 0
         self._db_thread = ThreadPoolExecutor(1, thread_name_prefix="collector-db")
 
     async def _db(self, fn: Callable[..., T], *args: Any) -> T:
@@ -131,8 +127,7 @@ class RunEngine:
             self.stats.baseline_finished = self.stats.finished
             run = await self._db(self.store.runs.get, self.run_id)
             self._active_before = float(run["active_seconds"])
-            self._errors_before = self.stats.errors
-            self._new_before = self.stats.sellers_new
+            self.budget.start(self.stats)
             pending_categories = [
                 self._categories[c]
                 for c in await self._db(self.store.runs.pending_categories, self.run_id)
@@ -187,7 +182,7 @@ class RunEngine:
                     task.cancel()
             writer = asyncio.get_running_loop().create_task(self._writer(dirty))
             heartbeat = asyncio.get_running_loop().create_task(self._heartbeat())
-            timer = asyncio.get_running_loop().create_task(self._duration_limit())
+            timer = asyncio.get_running_loop().create_task(self.budget.duration_limit())
 
             _raise_unexpected(await asyncio.gather(*category_tasks, return_exceptions=True))
             for _ in workers:
@@ -216,59 +211,6 @@ class RunEngine:
     def _options(self, source: str) -> dict:
         return config.source_options(source, self.preset.source_options.get(source))
 
-    async def _call(
-        self, source_name: str, fn: Callable[[], Any], count: retry.RequestCount
-    ) -> Any:
-        """One source call with retries, under the request limit and the circuit breaker."""
-
-        async def attempt() -> Any:
-            limit = self.limits.max_requests
-            if limit is not None and self._requests >= limit:
-                self.request_stop(f"limit reached: {limit} requests", limit=True)
-                raise asyncio.CancelledError
-            self._requests += 1
-            try:
-                result = await fn()
-            except SourceError as exc:
-                if not exc.retryable:  # one bad product says nothing about the source
-                    raise
-                failures = self._consecutive_failures.get(source_name, 0) + 1
-                self._consecutive_failures[source_name] = failures
-                if failures >= self.limits.breaker:
-                    self.request_stop(
-                        f"circuit breaker: {failures} consecutive failures of source"
-                        f" {source_name} (last: {exc})",
-                        status="failed",
-                    )
-                    raise asyncio.CancelledError from exc
-                raise
-            self._consecutive_failures[source_name] = 0
-            return result
-
-        return await retry.call(attempt, count)
-
-    async def _duration_limit(self) -> None:
-        limit = self.limits.max_duration_s
-        if limit is None:
-            return
-        await asyncio.sleep(limit)
-        self.request_stop(f"limit reached: {format_duration(limit)} running", limit=True)
-
-    def _check_count_limits(self) -> None:
-        """Checked after each commit, so a limit can be passed by what one commit brought."""
-        limits = self.limits
-        errors = self.stats.errors - self._errors_before
-        new = self.stats.sellers_new - self._new_before
-        if limits.max_errors is not None and errors >= limits.max_errors:
-            self.request_stop(
-                f"limit reached: {limits.max_errors} errors ({errors} this attempt)", limit=True
-            )
-        elif limits.max_new_sellers is not None and new >= limits.max_new_sellers:
-            self.request_stop(
-                f"limit reached: {limits.max_new_sellers} new sellers ({new} this attempt)",
-                limit=True,
-            )
-
     # -- stage one: categories -----------------------------------------------------------------
 
     async def _list_category(
@@ -287,7 +229,7 @@ class RunEngine:
             page = 1
             try:
                 while len(found) < limit:
-                    result = await self._call(
+                    result = await self.budget.call(
                         source.name, lambda p=page: source.product_page(category, p), count
                     )
                     found.extend(result.products)
@@ -366,7 +308,9 @@ class RunEngine:
         try:
             for page in range(1, filters.pages + 1):
                 query = ListingQuery(item.product, filters, page, low, high)
-                result = await self._call(source.name, lambda q=query: source.search(q), count)
+                result = await self.budget.call(
+                    source.name, lambda q=query: source.search(q), count
+                )
                 pages += 1
                 for listing in result.listings:
                     seen.setdefault(listing.listing_id, listing)
@@ -409,7 +353,7 @@ class RunEngine:
                     self.stats,
                 )
         self.reporter.event(Event("progress", "", {"committed": len(batch)}), self.stats)
-        self._check_count_limits()
+        self.budget.check_counts(self.stats)
 
     async def _heartbeat(self) -> None:
         """Liveness for other processes, and a progress tick when nothing commits for a while."""
