@@ -1,19 +1,45 @@
-"""The optional TOML config file: source settings and knobs that are not user-facing flags.
+"""The optional TOML config file: credentials, API base URLs and per-source settings.
 
-Location: ``COLLECTOR_CONFIG`` or ``config.toml`` in the platform's user config dir. Settings in
-``[sources.NAME]`` override the same keys in a preset's source options, so an operator (or a
-test) can make the demo fast without editing presets.
+Location: ``COLLECTOR_CONFIG`` or ``config.toml`` in the platform's user config dir, created
+0600 by ``collector config set``. ``[oxylabs]`` and ``[ebay]`` hold a vendor's credentials and
+base URL (environment variables win over the file). Settings in ``[sources.NAME]`` override
+the same keys in a preset's source options, so an operator (or a test) can tune a source
+without editing presets.
 """
 
 from __future__ import annotations
 
 import os
 import tomllib
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
 
-from collector_cli.errors import ConfigError
+from collector_cli.errors import ConfigError, UsageError
+
+
+@dataclass(frozen=True, slots=True)
+class VendorKey:
+    env: str
+    secret: bool
+    default: str | None = None
+
+
+# Credentials and endpoints per vendor; a vendor's settings serve every source that uses it
+# (Oxylabs: Amazon Best Sellers and eBay pages).
+VENDOR_KEYS: dict[str, dict[str, VendorKey]] = {
+    "oxylabs": {
+        "username": VendorKey("COLLECTOR_OXYLABS_USERNAME", True),
+        "password": VendorKey("COLLECTOR_OXYLABS_PASSWORD", True),
+        "url": VendorKey("COLLECTOR_OXYLABS_URL", False, "https://realtime.oxylabs.io"),
+    },
+    "ebay": {
+        "client_id": VendorKey("COLLECTOR_EBAY_CLIENT_ID", True),
+        "client_secret": VendorKey("COLLECTOR_EBAY_CLIENT_SECRET", True),
+        "url": VendorKey("COLLECTOR_EBAY_URL", False, "https://api.ebay.com"),
+    },
+}
 
 
 def config_path() -> Path:
@@ -40,7 +66,85 @@ def load() -> dict[str, Any]:
     sources = data.get("sources", {})
     if not isinstance(sources, dict) or not all(isinstance(v, dict) for v in sources.values()):
         raise ConfigError(f"config file {path}: [sources.NAME] must be tables of settings")
+    for vendor, keys in VENDOR_KEYS.items():
+        table = data.get(vendor, {})
+        if not isinstance(table, dict):
+            raise ConfigError(f"config file {path}: [{vendor}] must be a table of settings")
+        for key, value in table.items():
+            if key not in keys:
+                raise ConfigError(
+                    f"config file {path}: unknown setting {vendor}.{key} (known: {', '.join(keys)})"
+                )
+            if not isinstance(value, str):
+                raise ConfigError(f"config file {path}: {vendor}.{key} must be a string")
     return data
+
+
+def vendor_setting(vendor: str, key: str) -> tuple[str | None, str]:
+    """A vendor setting and where it came from: ``env``, ``config`` or ``default``."""
+    spec = VENDOR_KEYS[vendor][key]
+    value = os.environ.get(spec.env)
+    if value:
+        return value, "env"
+    value = load().get(vendor, {}).get(key)
+    if value:
+        return value, "config"
+    return spec.default, "default"
+
+
+def vendor_settings(vendor: str) -> dict[str, str | None]:
+    return {key: vendor_setting(vendor, key)[0] for key in VENDOR_KEYS[vendor]}
+
+
+def parse_key(key: str) -> tuple[str, ...]:
+    """``oxylabs.password`` or ``sources.NAME.OPTION``; anything else is a usage error."""
+    parts = tuple(key.split("."))
+    if len(parts) == 2 and parts[0] in VENDOR_KEYS and parts[1] in VENDOR_KEYS[parts[0]]:
+        return parts
+    if len(parts) == 3 and parts[0] == "sources" and all(parts[1:]):
+        return parts
+    known = [f"{v}.{k}" for v, keys in VENDOR_KEYS.items() for k in keys]
+    raise UsageError(
+        f"unknown config key {key!r}: use one of {', '.join(known)} or sources.NAME.OPTION"
+    )
+
+
+def parse_value(value: str) -> Any:
+    """Source options are typed (numbers, booleans); everything else stays text."""
+    lowered = value.strip().lower()
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    for kind in (int, float):
+        try:
+            return kind(value)
+        except ValueError:
+            continue
+    return value
+
+
+def write(data: dict[str, Any]) -> Path:
+    """Replace the config file atomically, readable by its owner only (it holds secrets)."""
+    import tempfile
+
+    import tomli_w
+
+    path = config_path()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd, tmp = tempfile.mkstemp(prefix=".config-", suffix=".toml", dir=path.parent)
+        try:
+            with os.fdopen(fd, "wb") as fh:  # mkstemp already made it 0600
+                tomli_w.dump(data, fh)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+    except OSError as exc:
+        raise ConfigError(f"cannot write config file {path}: {exc.strerror}") from exc
+    load.cache_clear()
+    return path
 
 
 def source_options(name: str, preset_options: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -51,11 +51,26 @@ class ConfigError(CollectorError):
 
 
 class SourceError(CollectorError):
-    """A source could not answer. ``retryable`` says whether trying again may help."""
+    """A source could not answer.
 
-    def __init__(self, message: str, *, retryable: bool = False) -> None:
+    ``retryable``: trying the same call again may help (429, 5xx, timeouts, a captcha page).
+    ``retry_after``: seconds the server asked us to wait, when it said so.
+    ``fatal``: no call to this source can succeed now (credentials rejected, daily quota
+    used up), so the whole run ends instead of failing product after product.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        retryable: bool = False,
+        retry_after: float | None = None,
+        fatal: bool = False,
+    ) -> None:
         super().__init__(message)
-        self.retryable = retryable
+        self.retryable = retryable and not fatal
+        self.retry_after = retry_after
+        self.fatal = fatal
 
 
 class RunActiveError(CollectorError):

@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 CONDITIONS = ("new", "used", "refurbished", "any")
+UNKNOWN_PRICE = ("skip", "search")  # a product without a price: skip it, or search unbanded
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +67,7 @@ class Filters:
     price_max_ratio: float = 1.2
     pages: int = 2
     max_products: int | None = None
+    unknown_price: str = "skip"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -133,9 +135,13 @@ def to_micros(amount: float) -> int:
 
 
 def format_money(micros: int | None) -> str:
+    """Dollars with cents; sub-cent amounts (a few billed results) keep four decimals."""
     if micros is None:
         return "?"
-    return f"${micros / 1_000_000:,.2f}"
+    text = f"{micros / 1_000_000:,.4f}"
+    if text.endswith("00"):
+        text = text[:-2]
+    return f"${text}"
 
 
 @dataclass(slots=True)
@@ -147,5 +153,3 @@ class ProductOutcome:
     listings: list[Listing] = field(default_factory=list)
     pages: int = 0
     error: str | None = None
-    requests: int = 0
-    retries: int = 0

@@ -38,6 +38,9 @@ def isolated_env(
     monkeypatch.setenv("COLLECTOR_CONFIG", str(config_path))
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     monkeypatch.delenv("COLLECTOR_DEBUG", raising=False)
+    for name in ("OXYLABS_USERNAME", "OXYLABS_PASSWORD", "OXYLABS_URL", "EBAY_CLIENT_ID",
+                 "EBAY_CLIENT_SECRET", "EBAY_URL"):  # fmt: skip
+        monkeypatch.delenv(f"COLLECTOR_{name}", raising=False)  # never a developer's own
     from collector_cli import config
 
     config.load.cache_clear()
@@ -97,3 +100,53 @@ def dump(db_path: Path) -> list[str]:
         return list(conn.iterdump())
     finally:
         conn.close()
+
+
+# -- loopback emulators of the real APIs -------------------------------------------------------
+
+# Distinctive credentials, so the secrets test can grep every output for them.
+OXY_USER, OXY_PASS = "oxy-user-7Qz", "oxy-pass-Kd93xLq"
+EBAY_ID, EBAY_SECRET = "ebay-client-P4w", "ebay-secret-Vb72mNs"
+EMULATED_CATEGORIES = ["electronics-headphones", "toys-building-toys"]
+
+
+@pytest.fixture(scope="session")
+def catalogue():
+    """The emulators' world: best sellers of EMULATED_CATEGORIES' nodes and their offers."""
+    from collector_cli import taxonomy
+    from tests.emulators.catalogue import Catalogue
+
+    return Catalogue([taxonomy.category(c).node_id for c in EMULATED_CATEGORIES])
+
+
+@pytest.fixture
+def oxylabs(catalogue):
+    from tests.emulators.oxylabs import OxylabsEmulator
+
+    with OxylabsEmulator(catalogue, username=OXY_USER, password=OXY_PASS) as emulator:
+        yield emulator
+
+
+@pytest.fixture
+def ebay(catalogue):
+    from tests.emulators.ebay import EbayEmulator
+
+    with EbayEmulator(catalogue, client_id=EBAY_ID, client_secret=EBAY_SECRET) as emulator:
+        yield emulator
+
+
+@pytest.fixture
+def real_env(monkeypatch: pytest.MonkeyPatch, oxylabs, ebay) -> dict[str, str]:
+    """Point the real sources at the emulators, with valid credentials, in this process;
+    the returned mapping does the same for subprocesses (``subprocess_env(..., **real_env)``)."""
+    env = {
+        "COLLECTOR_OXYLABS_URL": oxylabs.url,
+        "COLLECTOR_EBAY_URL": ebay.url,
+        "COLLECTOR_OXYLABS_USERNAME": OXY_USER,
+        "COLLECTOR_OXYLABS_PASSWORD": OXY_PASS,
+        "COLLECTOR_EBAY_CLIENT_ID": EBAY_ID,
+        "COLLECTOR_EBAY_CLIENT_SECRET": EBAY_SECRET,
+    }
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    return env

@@ -25,6 +25,7 @@ DEMO_FILTERS = {
     "price_max_ratio": 1.2,
     "pages": 2,
     "max_products": 25,
+    "unknown_price": "skip",
 }
 ELECTRONICS = [
     "electronics-accessories",
@@ -173,6 +174,7 @@ def test_add_with_department_and_repeated_categories_defaults(cli, db_path):
         "price_max_ratio": 1.2,
         "pages": 2,
         "max_products": None,
+        "unknown_price": "skip",
     }
     assert data["product_source"] == "sample"
     assert data["listing_source"] == "sample"
@@ -208,6 +210,8 @@ def test_add_with_every_filter_option(cli):
         "7",
         "--max-products",
         "40",
+        "--unknown-price",
+        "search",
         "--source",
         "sample",
         "--description",
@@ -225,6 +229,7 @@ def test_add_with_every_filter_option(cli):
         "price_max_ratio": 2.5,
         "pages": 7,
         "max_products": 40,
+        "unknown_price": "search",
     }
     assert data["description"] == "Toys plus pens, anywhere"
     assert data["departments"] == ["toys-games"]

@@ -105,7 +105,7 @@ def new_run(store: Store, products: list[Product]) -> tuple[int, list[int]]:
         pid_started_at=0.0,
         hostname="test-host",
     )
-    pending = store.runs.save_category(run_id, cat, products, {}, requests=1, retries=0)
+    pending = store.runs.save_category(run_id, cat, products, {})
     by_key = {p.product.key: p.row_id for p in pending}
     return run_id, [by_key[p.key] for p in products]
 
@@ -214,14 +214,12 @@ def test_sellers_dedup_by_name_key_within_and_across_batches(store: Store) -> No
                 listing("Zeta", 4),
             ],
             pages=1,
-            requests=1,
         ),
         ProductOutcome(
             p2,
             "done",
             [listing("ａｃｍｅ store", 5, score=13), listing("Acme\u00a0 Store", 6, score=14)],
             pages=1,
-            requests=1,
         ),
     ]
     store.results.commit(run_id, "sample", first_batch)
@@ -235,10 +233,8 @@ def test_sellers_dedup_by_name_key_within_and_across_batches(store: Store) -> No
                 listing(nfd_cafe, 9),
             ],
             pages=2,
-            requests=2,
-            retries=1,
         ),
-        ProductOutcome(p4, "failed", [], pages=0, error="sample: HTTP 400 boom", requests=1),
+        ProductOutcome(p4, "failed", [], pages=0, error="sample: HTTP 400 boom"),
     ]
     store.results.commit(run_id, "sample", second_batch)
 
@@ -283,8 +279,17 @@ def test_sellers_dedup_by_name_key_within_and_across_batches(store: Store) -> No
     assert run["products_done"] == 3
     assert run["products_failed"] == 1
     assert run["errors"] == 1
-    assert run["requests"] == 1 + 5  # save_category's request plus the outcomes'
-    assert run["retries"] == 1
+    # Requests are the usage ledger's business (run_usage), not the product commit's.
+    assert (run["requests"], run["retries"]) == (0, 0)
+    store.results.add_usage(run_id, {"sample": {"requests": 6, "retries": 1}})
+    store.results.add_usage(run_id, {"sample": {"requests": 2, "failures": 1, "cost_micros": 5}})
+    run = store.runs.get(run_id)
+    assert (run["requests"], run["retries"], run["request_failures"]) == (8, 1, 1)
+    assert run["cost_micros"] == 5
+    assert store.results.usage(run_id) == [
+        {"source": "sample", "requests": 8, "retries": 1, "failures": 1, "billed_results": 0,
+         "cost_micros": 5, "quota_calls": 0}
+    ]  # fmt: skip
     events = store.events.for_run(run_id, level="error")
     assert [(e["kind"], e["message"]) for e in events] == [
         ("product_failed", "sample: HTTP 400 boom")
@@ -358,8 +363,8 @@ def test_a_failed_commit_leaves_nothing_behind(
 
     monkeypatch.setattr(store.events, "add", add_invalid_level)
     batch = [
-        ProductOutcome(p1, "done", [listing("Acme Store", 1)], pages=1, requests=1),
-        ProductOutcome(p2, "failed", [], error="boom", requests=1),
+        ProductOutcome(p1, "done", [listing("Acme Store", 1)], pages=1),
+        ProductOutcome(p2, "failed", [], error="boom"),
     ]
     with pytest.raises(sqlite3.IntegrityError):
         store.results.commit(run_id, "sample", batch)

@@ -126,7 +126,7 @@ def seed(db_path: Path, runs: list[dict[str, list[str]]]) -> list[int]:
                 Product(f"R{index}P{j}", f"Product {j}", 10_000_000, j)
                 for j in range(len(by_platform))
             ]
-            pending = store.runs.save_category(run_id, cat, products, {}, requests=1, retries=0)
+            pending = store.runs.save_category(run_id, cat, products, {})
             row_ids = {p.product.key: p.row_id for p in pending}
             for product, (platform, names) in zip(products, by_platform.items(), strict=True):
                 listings = [_listing(name, n) for n, name in enumerate(names)]

@@ -7,6 +7,7 @@ too (and must be a new, appended migration — never an edit of m001).
 from __future__ import annotations
 
 import os
+import re
 import sqlite3
 import stat
 from pathlib import Path
@@ -197,7 +198,53 @@ EXPECTED_SCHEMA: list[tuple[str, str, str, str | None]] = [
             sellers_new INTEGER NOT NULL DEFAULT 0,
             errors INTEGER NOT NULL DEFAULT 0,
             cost_micros INTEGER NOT NULL DEFAULT 0
-        )""",
+        , request_failures INTEGER NOT NULL DEFAULT 0, billed_results INTEGER NOT NULL DEFAULT 0, quota_calls INTEGER NOT NULL DEFAULT 0)""",
+    ),
+    (
+        "table",
+        "run_usage",
+        "run_usage",
+        """CREATE TABLE run_usage (
+            run_id INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+            source TEXT NOT NULL,
+            requests INTEGER NOT NULL DEFAULT 0,
+            retries INTEGER NOT NULL DEFAULT 0,
+            failures INTEGER NOT NULL DEFAULT 0,
+            billed_results INTEGER NOT NULL DEFAULT 0,
+            cost_micros INTEGER NOT NULL DEFAULT 0,
+            quota_calls INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (run_id, source)
+        ) WITHOUT ROWID""",
+    ),
+    (
+        "trigger",
+        "run_usage_added",
+        "run_usage",
+        """CREATE TRIGGER run_usage_added AFTER INSERT ON run_usage BEGIN
+            UPDATE runs SET
+                requests = requests + NEW.requests,
+                retries = retries + NEW.retries,
+                request_failures = request_failures + NEW.failures,
+                billed_results = billed_results + NEW.billed_results,
+                cost_micros = cost_micros + NEW.cost_micros,
+                quota_calls = quota_calls + NEW.quota_calls
+            WHERE id = NEW.run_id;
+        END""",
+    ),
+    (
+        "trigger",
+        "run_usage_grown",
+        "run_usage",
+        """CREATE TRIGGER run_usage_grown AFTER UPDATE ON run_usage BEGIN
+            UPDATE runs SET
+                requests = requests + NEW.requests - OLD.requests,
+                retries = retries + NEW.retries - OLD.retries,
+                request_failures = request_failures + NEW.failures - OLD.failures,
+                billed_results = billed_results + NEW.billed_results - OLD.billed_results,
+                cost_micros = cost_micros + NEW.cost_micros - OLD.cost_micros,
+                quota_calls = quota_calls + NEW.quota_calls - OLD.quota_calls
+            WHERE id = NEW.run_id;
+        END""",
     ),
     (
         "table",
@@ -401,14 +448,27 @@ def test_fresh_store_has_exactly_the_expected_schema(store) -> None:
 
 def test_expected_schema_matches_the_migration_source() -> None:
     """Every statement of the migrations is in the snapshot: it is not just a recording."""
-    statements, current = set(), ""
-    source = migrations.INITIAL_SCHEMA + migrations.SELLER_HISTORY_AND_AUDIT
+    statements: dict[tuple[str, str], str] = {}
+    current = ""
+    source = (
+        migrations.INITIAL_SCHEMA + migrations.SELLER_HISTORY_AND_AUDIT + migrations.SOURCE_USAGE
+    )
     for line in source.splitlines(keepends=True):
         current += line
         if sqlite3.complete_statement(current):
-            statements.add(_norm(current.strip().rstrip(";")))
+            sql = current.strip().rstrip(";")
+            added = re.match(r"ALTER TABLE (\w+) ADD COLUMN (.+)$", sql, re.S)
+            if added:  # SQLite appends ", <column>" inside the table's stored CREATE
+                table, column = added.groups()
+                create = statements["TABLE", table]
+                statements["TABLE", table] = create[: create.rstrip().rfind(")")] + f", {column})"
+            elif sql:
+                name = re.match(r"CREATE (?:UNIQUE )?(TABLE|INDEX|TRIGGER) (\w+)", sql)
+                assert name, sql
+                statements[name.group(1), name.group(2)] = sql
             current = ""
     assert not current.strip()
+    statements = {_norm(sql) for sql in statements.values()}
     ours = {sql for _, _, _, sql in _expected() if sql is not None}
     collector_objects = {s for s in ours if "_sqlite_migrations" not in s}
     assert collector_objects == statements

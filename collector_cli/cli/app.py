@@ -124,7 +124,17 @@ def root(
 
 
 def _register() -> None:
-    from collector_cli.cli import categories, control, export, history, preset, run, sellers
+    from collector_cli.cli import (
+        categories,
+        config_cmd,
+        control,
+        export,
+        history,
+        preset,
+        run,
+        sellers,
+        sources_cmd,
+    )
 
     app.command("run", epilog=EXIT_CODES_HELP)(run.run)
     app.command("resume", epilog=EXIT_CODES_HELP)(run.resume)
@@ -136,6 +146,8 @@ def _register() -> None:
     app.add_typer(history.app, name="history")
     app.add_typer(sellers.app, name="sellers")
     app.command("categories")(categories.categories)
+    app.command("sources")(sources_cmd.sources)
+    app.add_typer(config_cmd.app, name="config")
 
 
 _register()

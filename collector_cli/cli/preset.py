@@ -44,12 +44,32 @@ def add(
     max_products: Annotated[
         int | None, typer.Option(help="Products per category (default: the whole list).")
     ] = None,
+    unknown_price: Annotated[
+        str,
+        typer.Option(
+            help="Products without a price: 'skip' them (recorded as skipped) or 'search'"
+            " without a price band."
+        ),
+    ] = "skip",
     source: Annotated[str, typer.Option(help="Source for both products and listings.")] = "sample",
     product_source: Annotated[
         str | None, typer.Option(help="Product source (overrides --source).")
     ] = None,
     listing_source: Annotated[
         str | None, typer.Option(help="Listing source (overrides --source).")
+    ] = None,
+    products_file: Annotated[
+        str | None,
+        typer.Option(help="CSV or JSON product list; implies --product-source file."),
+    ] = None,
+    source_option: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--source-option",
+            "-o",
+            metavar="SOURCE.KEY=VALUE",
+            help="A source setting, e.g. ebay.page_size=100 or oxylabs.rate=5. Repeatable.",
+        ),
     ] = None,
     max_requests: Annotated[
         int | None, typer.Option(help="Limit: end runs cleanly after N requests.")
@@ -92,10 +112,12 @@ def add(
             price_max_ratio=price_max,
             pages=pages,
             max_products=max_products,
+            unknown_price=unknown_price,
         ),
-        product_source=product_source or source,
+        product_source="file" if products_file else (product_source or source),
         listing_source=listing_source or source,
         description=description,
+        source_options=presets.parse_source_options(source_option or [], products_file),
     )
     preset = dataclasses.replace(preset, limits=limits.to_dict(without_defaults=True))
     replaced = state(ctx).store().presets.add(preset, replace=replace)
@@ -193,6 +215,8 @@ def _filters(f: Filters, *, short: bool = False) -> str:
             f"{f.price_min_ratio:g}-{f.price_max_ratio:g}×",
             f"{f.pages}p",
         ]
+        if f.unknown_price != "skip":
+            bits.append("unpriced: search")
         if f.max_products:
             bits.append(f"{f.max_products}/cat")
         return " ".join(bits)
@@ -205,6 +229,11 @@ def _filters(f: Filters, *, short: bool = False) -> str:
     ]
     if f.max_products:
         bits.append(f"{f.max_products} products per category")
+    bits.append(
+        "unpriced products searched without a band"
+        if f.unknown_price == "search"
+        else "unpriced products skipped"
+    )
     return ", ".join(bits)
 
 

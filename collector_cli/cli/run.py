@@ -21,6 +21,10 @@ MaxErrors = Annotated[int | None, typer.Option(help="End the run cleanly after N
 MaxNewSellers = Annotated[
     int | None, typer.Option(help="End the run cleanly after N new sellers (exit 6).")
 ]
+MaxCost = Annotated[
+    str | None,
+    typer.Option(help="End the run cleanly before spending more than USD, e.g. 2.50 (exit 6)."),
+]
 Concurrency = Annotated[int, typer.Option(help="Product searches in flight at once (1-256).")]
 AsJson = Annotated[bool, typer.Option("--json", help="Write JSON-lines events to stdout.")]
 
@@ -39,6 +43,15 @@ def run(
     max_duration: MaxDuration = None,
     max_errors: MaxErrors = None,
     max_new_sellers: MaxNewSellers = None,
+    max_cost: MaxCost = None,
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run",
+            help="Print the plan (categories, products, requests, cost, eBay quota) and exit"
+            " without sending a request.",
+        ),
+    ] = False,
     wait: Annotated[
         bool, typer.Option("--wait", help="If another run is active, wait for it to end.")
     ] = False,
@@ -64,10 +77,10 @@ def run(
 
     _check_concurrency(concurrency)
     if resume_run is not None:
-        if preset_name is not None or max_products is not None or wait:
-            raise UsageError("--resume RUN takes no --preset, --max-products or --wait")
+        if preset_name is not None or max_products is not None or wait or dry_run:
+            raise UsageError("--resume RUN takes no --preset, --max-products, --wait or --dry-run")
         resume(ctx, resume_run, False, concurrency, max_requests, max_duration, max_errors,
-               max_new_sellers, as_json)  # fmt: skip
+               max_new_sellers, max_cost, as_json)  # fmt: skip
         return
     if preset_name is None:
         raise UsageError("Missing option '--preset' / '-p' (or use --resume RUN)")
@@ -75,17 +88,19 @@ def run(
         raise UsageError("--wait-timeout needs --wait and a positive number of seconds")
     validate_name(preset_name)
     config.load()  # a broken config file is a usage error, not a failed run
-    _options(None, concurrency, max_requests, max_duration, max_errors, max_new_sellers)
+    limit_flags = (max_requests, max_duration, max_errors, max_new_sellers, max_cost)
+    _options(None, concurrency, *limit_flags)
     store = state(ctx).store()
     preset = store.presets.get(preset_name)
     if max_products is not None:
         filters = dataclasses.replace(preset.filters, max_products=max_products)
         validate_filters(filters)
         preset = dataclasses.replace(preset, filters=filters)
+    if dry_run:
+        _dry_run(preset, as_json)
+        return
     _check_sources(preset)
-    options = _options(
-        preset.limits, concurrency, max_requests, max_duration, max_errors, max_new_sellers
-    )
+    options = _options(preset.limits, concurrency, *limit_flags)
     summary = lifecycle.start_new(
         store,
         preset,
@@ -111,6 +126,7 @@ def resume(
     max_duration: MaxDuration = None,
     max_errors: MaxErrors = None,
     max_new_sellers: MaxNewSellers = None,
+    max_cost: MaxCost = None,
     as_json: AsJson = False,
 ) -> None:
     """Continue an interrupted, cancelled or failed run from its checkpoints.
@@ -126,14 +142,12 @@ def resume(
 
     _check_concurrency(concurrency)
     config.load()
-    _options(None, concurrency, max_requests, max_duration, max_errors, max_new_sellers)
+    limit_flags = (max_requests, max_duration, max_errors, max_new_sellers, max_cost)
+    _options(None, concurrency, *limit_flags)
     store = state(ctx).store()
     snapshot = json.loads(store.runs.get(run_id)["preset"])
     _check_sources(Preset.from_dict(snapshot))
-    options = _options(
-        snapshot.get("limits"), concurrency, max_requests, max_duration, max_errors,
-        max_new_sellers,
-    )  # fmt: skip
+    options = _options(snapshot.get("limits"), concurrency, *limit_flags)
     summary = lifecycle.resume(
         store, run_id, _reporter(as_json), options, retry_failed=retry_failed
     )
@@ -141,13 +155,35 @@ def resume(
 
 
 def _check_sources(preset) -> None:  # type: ignore[no-untyped-def]
-    """Unknown sources and bad source settings are usage errors, found before any run row."""
+    """Unknown sources, bad source settings and missing credentials are usage errors, found
+    before any run row exists."""
     from collector_cli import config
+    from collector_cli.sources.base import check_credentials, check_names, check_options
+
+    check_names(preset.product_source, preset.listing_source)
+    for kind, name in (("product", preset.product_source), ("listing", preset.listing_source)):
+        check_options(name, kind, config.source_options(name, preset.source_options.get(name)))
+        check_credentials(name, kind)
+
+
+def _dry_run(preset, as_json: bool) -> None:  # type: ignore[no-untyped-def]
+    """The plan only: no run row, no request (missing credentials are reported, not fatal)."""
+    from collector_cli import config
+    from collector_cli.engine.plan import estimate
     from collector_cli.sources.base import check_names, check_options
 
     check_names(preset.product_source, preset.listing_source)
     for kind, name in (("product", preset.product_source), ("listing", preset.listing_source)):
         check_options(name, kind, config.source_options(name, preset.source_options.get(name)))
+    plan = estimate(preset)
+    if as_json:
+        from collector_cli.cli.common import print_json
+
+        print_json(plan.to_dict())
+        return
+    from collector_cli.ui.plan import render_plan
+
+    render_plan(out(), plan)
 
 
 def _check_concurrency(concurrency: int) -> None:
@@ -162,8 +198,9 @@ def _options(
     max_duration: str | None,
     max_errors: int | None,
     max_new_sellers: int | None,
+    max_cost: str | None = None,
 ):  # type: ignore[no-untyped-def]
-    from collector_cli.engine.limits import RunLimits, parse_duration
+    from collector_cli.engine.limits import RunLimits, parse_cost, parse_duration
     from collector_cli.engine.runner import RunOptions
 
     limits = RunLimits.from_dict(base).merged(
@@ -171,6 +208,7 @@ def _options(
         max_duration_s=parse_duration(max_duration) if max_duration is not None else None,
         max_errors=max_errors,
         max_new_sellers=max_new_sellers,
+        max_cost_micros=parse_cost(max_cost) if max_cost is not None else None,
     )
     return RunOptions(concurrency=concurrency, limits=limits.validate())
 

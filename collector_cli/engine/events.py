@@ -28,6 +28,10 @@ class RunStats:
     errors: int = 0
     requests: int = 0
     retries: int = 0
+    request_failures: int = 0
+    billed_results: int = 0
+    cost_micros: int = 0
+    quota_calls: int = 0
     current_department: str = ""
     current_category: str = ""
     stopping: bool = False
@@ -81,6 +85,9 @@ class RunStats:
             "sellers_new": self.sellers_new,
             "errors": self.errors,
             "requests": self.requests,
+            "retries": self.retries,
+            "request_failures": self.request_failures,
+            "cost_micros": self.cost_micros,
             "elapsed_s": round(self.elapsed, 3),
             "rate_products_s": round(self.rate, 3),
             "eta_s": None if self.eta is None else round(self.eta, 1),

@@ -18,6 +18,7 @@ class RunLimits:
     max_duration_s: int | None = None
     max_errors: int | None = None
     max_new_sellers: int | None = None
+    max_cost_micros: int | None = None  # money this attempt may spend, in micro-dollars
     breaker: int = DEFAULT_BREAKER  # consecutive failed requests of one source → run failed
 
     def to_dict(self, *, without_defaults: bool = False) -> dict[str, Any]:
@@ -41,9 +42,23 @@ class RunLimits:
             if value is not None and value < 1:
                 flag = name.removesuffix("_s").replace("_", "-")
                 raise UsageError(f"invalid --{flag} {value}: use 1 or more")
+        if self.max_cost_micros is not None and self.max_cost_micros <= 0:
+            raise UsageError("invalid --max-cost: use an amount above 0, e.g. 2.50")
         if self.breaker < 1:
             raise UsageError("invalid circuit breaker threshold: use 1 or more")
         return self
+
+
+def parse_cost(text: str) -> int:
+    """'2.50', '$2.50' or '0.5' US dollars → micro-dollars."""
+    value = text.strip().removeprefix("$").strip()
+    try:
+        amount = float(value)
+    except ValueError:
+        amount = -1.0
+    if not amount > 0 or amount > 1_000_000 or amount != amount:
+        raise UsageError(f"invalid --max-cost {text!r}: use US dollars above 0, e.g. 2.50")
+    return round(amount * 1_000_000)
 
 
 def parse_duration(text: str) -> int:

@@ -8,6 +8,7 @@ commits, several per transaction when they pile up, never splitting one (DESIGN 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import sqlite3
 import time
@@ -17,7 +18,6 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from collector_cli import config, taxonomy
-from collector_cli.engine import retry
 from collector_cli.engine.budget import Budget
 from collector_cli.engine.events import (
     Event,
@@ -31,6 +31,7 @@ from collector_cli.engine.signals import StopSignals
 from collector_cli.errors import CollectorError, SourceError
 from collector_cli.models import Category, Listing, ListingQuery, Preset, ProductOutcome
 from collector_cli.sources.base import SourceContext, listing_source, product_source
+from collector_cli.sources.usage import UsageMeter
 from collector_cli.store.db import Store
 from collector_cli.store.runs import PendingProduct
 
@@ -77,7 +78,8 @@ class RunEngine:
         self._stop_reason: str | None = None
         self._stop_status = "cancelled"
         self._limit_hit = False
-        self.budget = Budget(options.limits, self.request_stop)
+        self.meter = UsageMeter()
+        self.budget = Budget(options.limits, self.request_stop, self.meter)
         self._tasks: set[asyncio.Task] = set()
         self._platform = preset.listing_source
         self._categories = {c.id: c for c in taxonomy.expand(preset.departments, preset.categories)}
@@ -154,14 +156,12 @@ class RunEngine:
             self._db_thread.shutdown(wait=True)
 
     async def _pipeline(self, categories: list[Category]) -> tuple[str, str]:
-        products = product_source(
-            self.preset.product_source,
-            SourceContext(self.epoch, self._options(self.preset.product_source)),
-        )
-        listings = listing_source(
-            self.preset.listing_source,
-            SourceContext(self.epoch, self._options(self.preset.listing_source)),
-        )
+        products = product_source(self.preset.product_source, self._context("product"))
+        try:
+            listings = listing_source(self.preset.listing_source, self._context("listing"))
+        except BaseException:
+            await products.aclose()
+            raise
         self._platform = listings.platform
         queue: asyncio.Queue[PendingProduct | None] = asyncio.Queue()
         for item in await self._db(self.store.runs.pending_products, self.run_id):
@@ -208,8 +208,10 @@ class RunEngine:
             return "completed", f"completed with {failures} failed products/categories"
         return "completed", "all products searched"
 
-    def _options(self, source: str) -> dict:
-        return config.source_options(source, self.preset.source_options.get(source))
+    def _context(self, kind: str) -> SourceContext:
+        name = self.preset.product_source if kind == "product" else self.preset.listing_source
+        options = config.source_options(name, self.preset.source_options.get(name))
+        return SourceContext(self.epoch, options, self.meter, tuple(self._categories))
 
     # -- stage one: categories -----------------------------------------------------------------
 
@@ -223,43 +225,31 @@ class RunEngine:
         async with slots:
             self.stats.current_department = category.department_name
             self.stats.current_category = category.name
-            count = retry.RequestCount()
             limit = self.preset.filters.max_products or 10**9
             found = []
             page = 1
             try:
                 while len(found) < limit:
                     result = await self.budget.call(
-                        source.name, lambda p=page: source.product_page(category, p), count
+                        source, lambda p=page: source.product_page(category, p)
                     )
                     found.extend(result.products)
                     if not result.has_more or not result.products:
                         break
                     page += 1
             except SourceError as exc:
-                await self._db(
-                    self.store.runs.fail_category,
-                    self.run_id,
-                    category,
-                    str(exc),
-                    count.requests,
-                    count.retries,
-                )
+                await self._db(self.store.runs.fail_category, self.run_id, category, str(exc))
                 await self._refresh_stats()
                 self.reporter.event(
                     Event("category_failed", str(exc), {"category": category.id}), self.stats
                 )
                 return
             found = found[:limit]
-            skipped = {p.key: "price unknown" for p in found if not p.price_micros}
-            pending = await self._db(
-                self.store.runs.save_category,
-                self.run_id,
-                category,
-                found,
-                skipped,
-                count.requests,
-                count.retries,
+            skipped = {}
+            if self.preset.filters.unknown_price == "skip":
+                skipped = {p.key: "price unknown" for p in found if not p.price_micros}
+            pending = await self._with_usage(
+                self.store.runs.save_category, self.run_id, category, found, skipped
             )
         await self._refresh_stats()
         per_category = self.preset.filters.max_products or PRODUCTS_PER_CATEGORY_GUESS
@@ -302,27 +292,20 @@ class RunEngine:
         price = item.product.price_micros
         low = round(price * filters.price_min_ratio) if price else None
         high = round(price * filters.price_max_ratio) if price else None
-        count = retry.RequestCount()
         seen: dict[str, Listing] = {}
         pages = 0
         try:
             for page in range(1, filters.pages + 1):
                 query = ListingQuery(item.product, filters, page, low, high)
-                result = await self.budget.call(
-                    source.name, lambda q=query: source.search(q), count
-                )
+                result = await self.budget.call(source, lambda q=query: source.search(q))
                 pages += 1
                 for listing in result.listings:
                     seen.setdefault(listing.listing_id, listing)
                 if not result.has_more:
                     break
         except SourceError as exc:
-            return ProductOutcome(
-                item.row_id, "failed", [], pages, str(exc), count.requests, count.retries
-            )
-        return ProductOutcome(
-            item.row_id, "done", list(seen.values()), pages, None, count.requests, count.retries
-        )
+            return ProductOutcome(item.row_id, "failed", [], pages, str(exc))
+        return ProductOutcome(item.row_id, "done", list(seen.values()), pages, None)
 
     # -- writing -------------------------------------------------------------------------------
 
@@ -344,7 +327,7 @@ class RunEngine:
         if not self._buffer:
             return
         batch, self._buffer = self._buffer, []
-        await self._db(self.store.results.commit, self.run_id, self._platform, batch)
+        await self._with_usage(self.store.results.commit, self.run_id, self._platform, batch)
         await self._refresh_stats()
         for outcome in batch:
             if outcome.status == "failed":
@@ -363,11 +346,47 @@ class RunEngine:
             where = f"{s.current_department} › {s.current_category}" if s.current_category else None
             try:
                 stop = await self._db(self.store.runs.heartbeat, self.run_id, where, s.total)
+                if await self._flush_usage():
+                    await self._refresh_stats()
             except sqlite3.Error:
                 continue  # a busy store delays a heartbeat; the writer reports real failures
             if stop:
                 self.request_stop(STOPPED_BY_COMMAND)
             self.reporter.event(Event("progress"), self.stats)
+
+    async def _with_usage(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run a store write and add the sources' usage so far in the same transaction, so
+        the requests behind committed work are never lost, however the process ends."""
+        delta = self.meter.take_delta()
+        usage = {name: u.to_dict() for name, u in delta.items()}
+
+        def write() -> T:
+            with self.store.transaction():
+                result = fn(*args)
+                self.store.results.add_usage(self.run_id, usage)
+            return result
+
+        try:
+            return await self._db(write)
+        except sqlite3.Error:  # rolled back: count it with the next write
+            self.meter.untake(delta)
+            raise
+
+    async def _flush_usage(self) -> bool:
+        """Write what the sources spent since the last flush (requests, retries, cost)."""
+        delta = self.meter.take_delta()
+        if not delta:
+            return False
+        try:
+            await self._db(
+                self.store.results.add_usage,
+                self.run_id,
+                {name: usage.to_dict() for name, usage in delta.items()},
+            )
+        except sqlite3.Error:
+            self.meter.untake(delta)
+            raise
+        return True
 
     async def _refresh_stats(self) -> None:
         self.stats.update(await self._db(self.store.results.counters, self.run_id))
@@ -396,6 +415,8 @@ class RunEngine:
                 len(runs.pending_categories(self.run_id)),
             )
 
+        with contextlib.suppress(sqlite3.Error):  # the run's status matters more than the tail
+            await self._flush_usage()
         counters, remaining_products, remaining_categories = await self._db(record)
         self.stats.update(counters)
         failures = counters.get("products_failed", 0) + counters.get("categories_failed", 0)

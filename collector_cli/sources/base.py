@@ -12,6 +12,7 @@ from typing import Any, Protocol
 
 from collector_cli.errors import UsageError
 from collector_cli.models import Category, ListingPage, ListingQuery, ProductPage
+from collector_cli.sources.usage import UsageMeter
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,10 +21,13 @@ class SourceContext:
 
     epoch: int
     options: dict[str, Any] = field(default_factory=dict)
+    meter: UsageMeter | None = None  # where requests and cost are counted
+    categories: tuple[str, ...] = ()  # the run's category ids, in the preset's order
 
 
 class ProductSource(Protocol):
     name: str
+    call_cost_micros: int  # the most one call can cost: --max-cost reserves it beforehand
 
     async def product_page(self, category: Category, page: int) -> ProductPage: ...
 
@@ -33,6 +37,7 @@ class ProductSource(Protocol):
 class ListingSource(Protocol):
     name: str
     platform: str
+    call_cost_micros: int
 
     async def search(self, query: ListingQuery) -> ListingPage: ...
 
@@ -92,6 +97,30 @@ def check_options(name: str, registry_kind: str, options: dict[str, Any]) -> Non
         check(options)
 
 
+def check_credentials(name: str, registry_kind: str) -> None:
+    """Missing credentials are named before a run row exists (a usage error, exit 2)."""
+    registry = PRODUCT_SOURCES if registry_kind == "product" else LISTING_SOURCES
+    check = getattr(_factory(registry, registry_kind, name), "check_credentials", None)
+    if check is not None:
+        check()
+
+
+def credentials_status(name: str, registry_kind: str) -> str:
+    """'set', 'not needed' or 'missing' for `collector sources` (never the values)."""
+    if not hasattr(source_class(name, registry_kind), "check_credentials"):
+        return "not needed"
+    try:
+        check_credentials(name, registry_kind)
+    except UsageError:
+        return "missing"
+    return "set"
+
+
+def source_class(name: str, registry_kind: str) -> Any:
+    registry = PRODUCT_SOURCES if registry_kind == "product" else LISTING_SOURCES
+    return _factory(registry, registry_kind, name)
+
+
 def check_names(product: str, listing: str) -> None:
     _info(PRODUCT_SOURCES, "product", product)
     _info(LISTING_SOURCES, "listing", listing)
@@ -108,6 +137,26 @@ register(
     ),
 )
 register(
+    PRODUCT_SOURCES,
+    SourceInfo(
+        "oxylabs",
+        "collector_cli.sources.oxylabs:OxylabsBestSellers",
+        "Amazon Best Sellers (top 100 per category) through the Oxylabs Web Scraper API",
+        "COLLECTOR_OXYLABS_USERNAME, COLLECTOR_OXYLABS_PASSWORD",
+        "Oxylabs: 1 billed result per 50 products (default $0.40 per 1,000)",
+    ),
+)
+register(
+    PRODUCT_SOURCES,
+    SourceInfo(
+        "file",
+        "collector_cli.sources.file:FileProducts",
+        "your own CSV or JSON product list (title, price, optional id and category)",
+        "a file: preset add --products-file FILE",
+        "free",
+    ),
+)
+register(
     LISTING_SOURCES,
     SourceInfo(
         "sample",
@@ -115,5 +164,25 @@ register(
         "built-in offline marketplace: deterministic listing search with filters",
         "nothing",
         "free",
+    ),
+)
+register(
+    LISTING_SOURCES,
+    SourceInfo(
+        "ebay",
+        "collector_cli.sources.ebay:EbayBrowse",
+        "eBay Buy Browse API search with exact feedback scores",
+        "COLLECTOR_EBAY_CLIENT_ID, COLLECTOR_EBAY_CLIENT_SECRET",
+        "free; each result page is 1 of eBay's 5,000 calls a day",
+    ),
+)
+register(
+    LISTING_SOURCES,
+    SourceInfo(
+        "oxylabs-ebay",
+        "collector_cli.sources.oxylabs_ebay:OxylabsEbay",
+        "eBay search pages through Oxylabs, parsed from HTML (feedback counts may be rounded)",
+        "COLLECTOR_OXYLABS_USERNAME, COLLECTOR_OXYLABS_PASSWORD",
+        "Oxylabs: 1 billed result per page (default $1.10 per 1,000)",
     ),
 )

@@ -28,6 +28,7 @@ from collector_cli.models import (
     ProductPage,
 )
 from collector_cli.sources.base import SourceContext
+from collector_cli.sources.usage import UsageMeter
 
 UNIVERSE = 6000  # established sellers, id = popularity rank
 NEWCOMERS_PER_EPOCH = 60
@@ -165,10 +166,12 @@ class SampleMarketplace:
 
     name = "sample"
     platform = "sample"
+    call_cost_micros = 0
 
     def __init__(self, ctx: SourceContext) -> None:
         opts: dict[str, Any] = ctx.options
         self.epoch = ctx.epoch
+        self.meter = ctx.meter if ctx.meter is not None else UsageMeter()
         self.seed = _option(opts, "seed", int, 7)
         self.latency = _option(opts, "latency_ms", float, 0) / 1000
         self.error_rate = _option(opts, "error_rate", float, 0)
@@ -186,11 +189,20 @@ class SampleMarketplace:
     def check_options(cls, options: dict[str, Any]) -> None:
         cls(SourceContext(0, options))
 
+    @classmethod
+    def plan_products(cls, options: dict[str, Any], products: int) -> tuple[int, int]:
+        return math.ceil(min(products, PRODUCTS_PER_CATEGORY) / PRODUCT_PAGE_SIZE), 0
+
+    @classmethod
+    def plan_search(cls, options: dict[str, Any], pages: int) -> tuple[int, int, int]:
+        return pages, 0, 0
+
     async def aclose(self) -> None:
         self._results.clear()
 
     async def _request(self, what: str) -> None:
         """Simulate the network: latency with jitter and transient failures."""
+        self.meter.record(self.name, requests=1)
         if self.latency:
             await asyncio.sleep(self.latency * (0.5 + random.random()))
         if self.error_rate and random.random() < self.error_rate:

@@ -17,7 +17,7 @@ MIGRATION_SET = "collector"
 
 # Names in the order they were written; db.py compares this list with the applied ones so it
 # only imports sqlite-utils when something is pending.
-MIGRATION_NAMES = ["m001_initial", "m002_seller_history_and_audit"]
+MIGRATION_NAMES = ["m001_initial", "m002_seller_history_and_audit", "m003_source_usage"]
 
 INITIAL_SCHEMA = """
 CREATE TABLE presets (
@@ -239,6 +239,49 @@ CREATE INDEX sellers_exported ON sellers (exported_at);
 """
 
 
+# What each source cost a run. The engine adds growth to run_usage; triggers keep the run's
+# totals (requests, retries, failures, billed results, cost) equal to the sum of its rows.
+SOURCE_USAGE = """
+CREATE TABLE run_usage (
+    run_id INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+    source TEXT NOT NULL,
+    requests INTEGER NOT NULL DEFAULT 0,
+    retries INTEGER NOT NULL DEFAULT 0,
+    failures INTEGER NOT NULL DEFAULT 0,
+    billed_results INTEGER NOT NULL DEFAULT 0,
+    cost_micros INTEGER NOT NULL DEFAULT 0,
+    quota_calls INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (run_id, source)
+) WITHOUT ROWID;
+
+ALTER TABLE runs ADD COLUMN request_failures INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE runs ADD COLUMN billed_results INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE runs ADD COLUMN quota_calls INTEGER NOT NULL DEFAULT 0;
+
+CREATE TRIGGER run_usage_added AFTER INSERT ON run_usage BEGIN
+    UPDATE runs SET
+        requests = requests + NEW.requests,
+        retries = retries + NEW.retries,
+        request_failures = request_failures + NEW.failures,
+        billed_results = billed_results + NEW.billed_results,
+        cost_micros = cost_micros + NEW.cost_micros,
+        quota_calls = quota_calls + NEW.quota_calls
+    WHERE id = NEW.run_id;
+END;
+
+CREATE TRIGGER run_usage_grown AFTER UPDATE ON run_usage BEGIN
+    UPDATE runs SET
+        requests = requests + NEW.requests - OLD.requests,
+        retries = retries + NEW.retries - OLD.retries,
+        request_failures = request_failures + NEW.failures - OLD.failures,
+        billed_results = billed_results + NEW.billed_results - OLD.billed_results,
+        cost_micros = cost_micros + NEW.cost_micros - OLD.cost_micros,
+        quota_calls = quota_calls + NEW.quota_calls - OLD.quota_calls
+    WHERE id = NEW.run_id;
+END;
+"""
+
+
 def build() -> object:
     """Return the Migrations set. Imported lazily: sqlite-utils is only needed to migrate."""
     from sqlite_utils.migrations import Migrations
@@ -253,6 +296,11 @@ def build() -> object:
     @migrations(name="m002_seller_history_and_audit")
     def m002_seller_history_and_audit(db: Database) -> None:
         for statement in _split(SELLER_HISTORY_AND_AUDIT):
+            db.execute(statement)
+
+    @migrations(name="m003_source_usage")
+    def m003_source_usage(db: Database) -> None:
+        for statement in _split(SOURCE_USAGE):
             db.execute(statement)
 
     return migrations

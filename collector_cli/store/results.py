@@ -64,8 +64,6 @@ class ResultRepo:
         now = utcnow()
         with self.store.transaction() as conn:
             outcomes = self._not_done(conn, outcomes)
-            requests = sum(o.requests for o in outcomes)
-            retries = sum(o.retries for o in outcomes)
             sellers, product_rows, failed_rows = _aggregate(outcomes, now)
             conn.executemany(
                 _UPSERT_SELLER,
@@ -106,11 +104,7 @@ class ResultRepo:
                 self.store.events.add(
                     run_id, "error", "product_failed", str(error), {"run_product_id": row_id}
                 )
-            conn.execute(
-                "UPDATE runs SET requests = requests + ?, retries = retries + ?,"
-                " heartbeat_at = ? WHERE id = ?",
-                (requests, retries, now, run_id),
-            )
+            conn.execute("UPDATE runs SET heartbeat_at = ? WHERE id = ?", (now, run_id))
 
     @staticmethod
     def _not_done(conn: sqlite3.Connection, outcomes: list[ProductOutcome]) -> list[ProductOutcome]:
@@ -129,10 +123,44 @@ class ResultRepo:
             )
         return [o for o in outcomes if o.row_id not in done] if done else outcomes
 
+    def add_usage(self, run_id: int, usage: dict[str, dict[str, int]]) -> None:
+        """Add what each source spent since the last call; triggers update the run's totals."""
+        if not usage:
+            return
+        columns = ("requests", "retries", "failures", "billed_results", "cost_micros",
+                   "quota_calls")  # fmt: skip
+        with self.store.transaction() as conn:
+            conn.executemany(
+                "INSERT INTO run_usage (run_id, source, requests, retries, failures,"
+                " billed_results, cost_micros, quota_calls) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (run_id, source) DO UPDATE SET"
+                " requests = requests + excluded.requests,"
+                " retries = retries + excluded.retries,"
+                " failures = failures + excluded.failures,"
+                " billed_results = billed_results + excluded.billed_results,"
+                " cost_micros = cost_micros + excluded.cost_micros,"
+                " quota_calls = quota_calls + excluded.quota_calls",
+                [
+                    (run_id, source, *(int(counts.get(c, 0)) for c in columns))
+                    for source, counts in usage.items()
+                ],
+            )
+
+    def usage(self, run_id: int) -> list[dict[str, object]]:
+        return [
+            dict(row)
+            for row in self.store.query(
+                "SELECT source, requests, retries, failures, billed_results, cost_micros,"
+                " quota_calls FROM run_usage WHERE run_id = ? ORDER BY source",
+                (run_id,),
+            )
+        ]
+
     def counters(self, run_id: int) -> dict[str, int]:
         row = self.store.query_one(
             "SELECT products_total, products_done, products_failed, products_skipped,"
             " listings_seen, sellers_found, sellers_new, errors, requests, retries,"
+            " request_failures, billed_results, cost_micros, quota_calls,"
             " categories_total, categories_done, categories_failed, attempts"
             " FROM runs WHERE id = ?",
             (run_id,),

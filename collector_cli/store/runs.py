@@ -291,8 +291,6 @@ class RunRepo:
         category: Category,
         products: list[Product],
         skipped: dict[str, str],
-        requests: int,
-        retries: int,
     ) -> list[PendingProduct]:
         """Store a category's product list and mark the category done, atomically.
 
@@ -326,26 +324,16 @@ class RunRepo:
                 " attempts = attempts + 1, updated_at = ? WHERE run_id = ? AND category_id = ?",
                 (len(products), now, run_id, category.id),
             )
-            conn.execute(
-                "UPDATE runs SET requests = requests + ?, retries = retries + ?,"
-                " heartbeat_at = ? WHERE id = ?",
-                (requests, retries, now, run_id),
-            )
+            conn.execute("UPDATE runs SET heartbeat_at = ? WHERE id = ?", (now, run_id))
         return self.pending_products(run_id, category_ids=[category.id])
 
-    def fail_category(
-        self, run_id: int, category: Category, error: str, requests: int, retries: int
-    ) -> None:
+    def fail_category(self, run_id: int, category: Category, error: str) -> None:
         now = utcnow()
         with self.store.transaction() as conn:
             conn.execute(
                 "UPDATE run_categories SET status = 'failed', error = ?, attempts = attempts + 1,"
                 " updated_at = ? WHERE run_id = ? AND category_id = ?",
                 (error, now, run_id, category.id),
-            )
-            conn.execute(
-                "UPDATE runs SET requests = requests + ?, retries = retries + ? WHERE id = ?",
-                (requests, retries, run_id),
             )
             self.store.events.add(
                 run_id,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collector_cli.engine.events import RunSummary
+from collector_cli.models import format_money
 from collector_cli.ui.fmt import duration, num
 
 
@@ -20,9 +21,16 @@ def summary_lines(summary: RunSummary) -> list[str]:
         f"{num(c.get('products_total'))}",
         f"  listings    {num(c.get('listings_seen'))}",
         f"  sellers     {num(c.get('sellers_found'))} found, {num(c.get('sellers_new'))} new",
-        f"  requests    {num(c.get('requests'))} ({num(c.get('retries'))} retries), "
-        f"errors {num(c.get('errors'))}",
+        f"  requests    {num(c.get('requests'))} ({num(c.get('retries'))} retries, "
+        f"{num(c.get('request_failures'))} failed), errors {num(c.get('errors'))}",
     ]
+    if c.get("cost_micros") or c.get("billed_results"):
+        lines.append(
+            f"  cost        {format_money(c.get('cost_micros'))}"
+            f" ({num(c.get('billed_results'))} billed results)"
+        )
+    if c.get("quota_calls"):
+        lines.append(f"  eBay quota  {num(c.get('quota_calls'))} of 5,000 calls a day")
     if summary.status != "completed" and (
         summary.products_remaining or summary.categories_remaining
     ):
