@@ -9,6 +9,7 @@ import typer
 
 from collector_cli.cli.common import out, print_json, state
 from collector_cli.errors import UsageError
+from collector_cli.models import format_money
 from collector_cli.store.runs import STATUSES
 from collector_cli.ui.fmt import duration, local_time, num
 from collector_cli.ui.runs import COUNTERS, active_seconds, run_dict
@@ -42,7 +43,8 @@ def history(
         return
     from collector_cli.ui.tables import plain_table
 
-    numbers = ("duration", "cats", "products", "listings", "sellers", "new", "errors", "attempts")
+    numbers = ("duration", "cats", "products", "listings", "sellers", "new", "errors", "requests",
+               "cost", "attempts")  # fmt: skip
     table = plain_table(("id", "preset", "status", "started", *numbers), right=("id", *numbers))
     for r in runs:
         table.add_row(
@@ -57,9 +59,29 @@ def history(
             num(r["sellers_found"]),
             num(r["sellers_new"]),
             num(r["errors"]),
+            num(r["requests"]),
+            format_money(r["cost_micros"]),
             num(r["attempts"]),
         )
     out().print(table)
+
+
+def _usage_table(usage: list[dict]):  # type: ignore[no-untyped-def]
+    from collector_cli.ui.tables import plain_table
+
+    columns = ("source", "requests", "retries", "failures", "billed", "cost", "quota calls")
+    table = plain_table(columns, title="per source", right=columns[1:])
+    for row in usage:
+        table.add_row(
+            str(row["source"]),
+            num(row["requests"]),
+            num(row["retries"]),
+            num(row["failures"]),
+            num(row["billed_results"]),
+            format_money(row["cost_micros"]),
+            num(row["quota_calls"]),
+        )
+    return table
 
 
 def _status(status: str) -> str:
@@ -87,6 +109,7 @@ def show(
     run = store.runs.get(run_id)
     breakdown = store.runs.category_breakdown(run_id)
     failed = store.runs.failed_products(run_id)
+    usage = store.results.usage(run_id)
     new_sellers = store.sellers.in_run(run_id, new_only=True) if sellers else []
     snapshot = json.loads(run["preset"])
     if as_json:
@@ -94,6 +117,7 @@ def show(
         data["preset_snapshot"] = snapshot
         data["categories"] = [dict(row) for row in breakdown]
         data["failed_products"] = [dict(row) for row in failed]
+        data["usage"] = usage
         if sellers:
             from collector_cli.ui.sellers import run_seller_dict
 
@@ -136,6 +160,8 @@ def show(
             num(row["listings"]),
         )
     console.print(table)
+    if usage:
+        console.print(_usage_table(usage))
     if failed:
         console.print(f"[red]{len(failed)} failed products[/]")
         for row in failed:

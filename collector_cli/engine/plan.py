@@ -25,6 +25,7 @@ class SourcePlan:
     requests: int
     cost_micros: int
     quota_calls: int = 0
+    token_requests: int = 0  # included in ``requests``
     credentials: str = "not needed"  # "ok", "not needed" or what to set
 
 
@@ -92,6 +93,7 @@ def estimate(preset: Preset) -> RunPlan:
         calls * products + token,
         cost * products,
         quota * products,
+        token,
         credentials=_credentials(preset.listing_source, "listing"),
     )
     return RunPlan(preset.name, len(categories), products, filters.pages,
@@ -108,5 +110,5 @@ def _credentials(name: str, kind: str) -> str:
     try:
         check_credentials(name, kind)
     except UsageError as exc:
-        return str(exc)
+        return "missing: " + str(exc).partition(": ")[2]
     return "ok"

@@ -86,10 +86,10 @@ def credentials(vendor: str, source: str) -> dict[str, str]:
     ]
     if missing:
         names = " and ".join(config.VENDOR_KEYS[vendor][k].env for k in missing)
-        keys = ", ".join(f"{vendor}.{k}" for k in missing)
+        keys = " and ".join(f"{vendor}.{k}" for k in missing)
         raise UsageError(
             f"the {source} source needs credentials: set {names}"
-            f" (or `collector config set {keys.split(', ')[0]}`; keys: {keys})"
+            f" (or save {keys} with `collector config set`)"
         )
     return {k: v for k, v in values.items() if v is not None}
 

@@ -18,10 +18,16 @@ def render_plan(console: Console, plan: RunPlan) -> None:
         f"  requests     at most {num(plan.requests)}",
     ]
     for source in plan.sources:
-        what = "best-seller pages" if source.stage == "products" else "searches"
-        if source.stage == "listings":
-            what += f" ({plan.pages_per_product} pages per product)"
-        lines.append(f"    {source.source:<13}{num(source.requests)} {what}")
+        if source.stage == "products":
+            what = f"{num(source.requests)} best-seller pages"
+        else:
+            what = (
+                f"{num(source.requests - source.token_requests)} searches"
+                f" ({plan.pages_per_product} pages per product)"
+            )
+            if source.token_requests:
+                what += f" + {source.token_requests} token request"
+        lines.append(f"    {source.source:<13}{what}")
     lines.append(f"  cost         at most {format_money(plan.cost_micros)}")
     if plan.quota_calls:
         share = plan.quota_calls / EBAY_DAILY_QUOTA

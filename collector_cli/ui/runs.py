@@ -26,6 +26,10 @@ COUNTERS = (
     "products_skipped",
     "requests",
     "retries",
+    "request_failures",
+    "billed_results",
+    "cost_micros",
+    "quota_calls",
     "listings_seen",
     "sellers_found",
     "sellers_new",
@@ -58,6 +62,7 @@ def run_dict(run: Row) -> dict[str, Any]:
         "current_category": run["current_category"],
     }
     data.update({key: run[key] for key in COUNTERS})
+    data["cost_usd"] = round(run["cost_micros"] / 1_000_000, 6)
     return data
 
 
