@@ -87,9 +87,9 @@ def parse_source_options(items: list[str], products_file: str | None) -> dict[st
 
     options: dict[str, dict[str, Any]] = {}
     for item in items:
-        name, _, value = item.partition("=")
+        name, equals, value = item.partition("=")
         source, _, key = name.strip().partition(".")
-        if not (source and key and _):
+        if not (source and key and equals):
             raise UsageError(f"invalid --source-option {item!r}: use SOURCE.KEY=VALUE")
         if any(word in key.lower() for word in SECRET_WORDS):
             raise UsageError(

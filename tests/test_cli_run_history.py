@@ -337,7 +337,9 @@ def test_history_text(cli, db_path, three_runs):
         run = _run_row(db_path, int(r[0]))
         assert f"{run['listings_seen']:,}" in r
         assert f"{run['sellers_found']:,}" in r
-        assert r[-2] == str(run["errors"])
+        assert r[-4] == str(run["errors"])
+        assert r[-3] == f"{run['requests']:,}"
+        assert r[-2] == "$0.00"  # the sample marketplace is free
         assert r[-1] == str(run["attempts"])
 
 

@@ -83,6 +83,9 @@ def add(
     max_new_sellers: Annotated[
         int | None, typer.Option(help="Limit: end runs cleanly after N new sellers.")
     ] = None,
+    max_cost: Annotated[
+        str | None, typer.Option(help="Limit: end runs cleanly before spending more (USD).")
+    ] = None,
     description: Annotated[str, typer.Option(help="A note shown in `preset list`.")] = "",
     replace: Annotated[bool, typer.Option(help="Overwrite a preset of the same name.")] = False,
 ) -> None:
@@ -90,13 +93,14 @@ def add(
     import dataclasses
 
     from collector_cli import presets
-    from collector_cli.engine.limits import RunLimits, parse_duration
+    from collector_cli.engine.limits import RunLimits, parse_cost, parse_duration
 
     limits = RunLimits(
         max_requests=max_requests,
         max_duration_s=parse_duration(max_duration) if max_duration is not None else None,
         max_errors=max_errors,
         max_new_sellers=max_new_sellers,
+        max_cost_micros=parse_cost(max_cost) if max_cost is not None else None,
     ).validate()
 
     preset = presets.build(
@@ -239,9 +243,16 @@ def _filters(f: Filters, *, short: bool = False) -> str:
 
 def _limits(limits: dict[str, int]) -> str:
     from collector_cli.engine.limits import format_duration
+    from collector_cli.models import format_money
 
     parts = []
     for key, value in limits.items():
-        shown = format_duration(value) if key == "max_duration_s" else str(value)
-        parts.append(f"{key.removesuffix('_s').replace('_', ' ')} {shown}")
+        if key == "max_duration_s":
+            shown = format_duration(value)
+        elif key == "max_cost_micros":
+            shown = format_money(value)
+        else:
+            shown = str(value)
+        label = key.removesuffix("_s").removesuffix("_micros").replace("_", " ")
+        parts.append(f"{label} {shown}")
     return ", ".join(parts)

@@ -15,13 +15,11 @@ import time
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-import aiohttp
-
 from collector_cli.errors import SourceError
 from collector_cli.models import Listing, ListingPage, ListingQuery
 from collector_cli.sources import ebay_query
 from collector_cli.sources.base import SourceContext
-from collector_cli.sources.http import HttpResponse, status_error
+from collector_cli.sources.http import HttpResponse, basic_auth, status_error
 from collector_cli.sources.settings import HttpSettings, base_url, credentials, number
 
 SCOPE = "https://api.ebay.com/oauth/api_scope"
@@ -45,7 +43,7 @@ class EbayBrowse:
         self.settings = _settings(options)
         self.page_size = int(number(self.name, options, "page_size", 50, low=1, high=200))
         creds = credentials("ebay", self.name)
-        self._auth = aiohttp.BasicAuth(creds["client_id"], creds["client_secret"])
+        self._basic = basic_auth(creds["client_id"], creds["client_secret"])
         self.base = base_url("ebay")
         self.http = self.settings.client(self.name, ctx.meter)
         self._token: str | None = None
@@ -77,7 +75,7 @@ class EbayBrowse:
                 "POST",
                 self.base + TOKEN_PATH,
                 "eBay token request",
-                auth=self._auth,
+                headers={"Authorization": self._basic},
                 data={"grant_type": "client_credentials", "scope": SCOPE},
             )
             if response.status in (400, 401, 403):
@@ -129,7 +127,7 @@ class EbayBrowse:
     async def search(self, query: ListingQuery) -> ListingPage:
         what = f"eBay search page {query.page} for {query.product.key}"
         offset = (query.page - 1) * self.page_size
-        if offset + self.page_size > 10_000:  # eBay serves at most 10,000 items per search
+        if offset >= 10_000:  # eBay serves at most 10,000 items per search
             return ListingPage([], has_more=False)
         token = await self._access_token()
         response = await self._search(query, token, what)

@@ -12,6 +12,7 @@ import csv
 import hashlib
 import io
 import json
+import math
 import re
 from pathlib import Path
 from typing import Any
@@ -109,13 +110,24 @@ def _json_records(text: str, path: Path) -> list[dict[str, Any]]:
 
 def _csv_records(text: str, path: Path) -> list[dict[str, Any]]:
     reader = csv.DictReader(io.StringIO(text))
-    fields = [f.strip().lower() for f in reader.fieldnames or []]
-    if "title" not in fields or "price" not in fields:
-        raise UsageError(f"products file {path}: the CSV header needs title and price columns")
     try:
+        fields = [f.strip().lower() for f in reader.fieldnames or []]
+        if "title" not in fields or "price" not in fields:
+            raise UsageError(f"products file {path}: the CSV header needs title and price columns")
         return [{k.strip().lower(): v for k, v in row.items() if k} for row in reader]
     except csv.Error as exc:
         raise UsageError(f"products file {path} is not valid CSV: {exc}") from None
+
+
+def _amount(price: Any) -> float | None:
+    """A finite, non-negative number of dollars, or None for anything else."""
+    if isinstance(price, int | float) and not isinstance(price, bool):
+        amount = float(price)
+    elif isinstance(price, str) and (match := _MONEY.match(price)):
+        amount = float(match.group(1).replace(",", ""))
+    else:
+        return None
+    return amount if math.isfinite(amount) and 0 <= amount <= 10_000_000 else None
 
 
 def _row(record: dict[str, Any], path: Path, number: int) -> tuple[str, Product]:
@@ -125,14 +137,13 @@ def _row(record: dict[str, Any], path: Path, number: int) -> tuple[str, Product]
     price = record.get("price")
     if price is None or (isinstance(price, str) and not price.strip()):
         micros = None
-    elif isinstance(price, int | float) and not isinstance(price, bool) and price >= 0:
-        micros = to_micros(float(price)) or None
-    elif isinstance(price, str) and _MONEY.match(price):
-        micros = to_micros(float(_MONEY.match(price).group(1).replace(",", ""))) or None  # type: ignore[union-attr]
     else:
-        raise UsageError(
-            f"products file {path}, product {number}: price {price!r} is not an amount"
-        )
+        amount = _amount(price)
+        if amount is None:
+            raise UsageError(
+                f"products file {path}, product {number}: price {price!r} is not an amount"
+            )
+        micros = to_micros(amount) or None
     key = str(record.get("id") or "").strip()
     if not key:
         key = "F" + hashlib.blake2b(title.encode(), digest_size=6).hexdigest().upper()

@@ -137,6 +137,13 @@ class HttpClient:
             self._session = None
 
 
+def basic_auth(user: str, password: str) -> str:
+    """An ``Authorization`` header value (aiohttp's BasicAuth is deprecated in 3.14)."""
+    import base64
+
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
+
+
 def status_error(response: HttpResponse, what: str, detail: str = "") -> SourceError:
     """The error for a non-success status: retryable ones carry the server's Retry-After."""
     status = response.status

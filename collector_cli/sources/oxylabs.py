@@ -13,12 +13,15 @@ import math
 import re
 from typing import Any
 
-import aiohttp
-
 from collector_cli.errors import SourceError
 from collector_cli.models import Category, Product, ProductPage, to_micros
 from collector_cli.sources.base import SourceContext
-from collector_cli.sources.http import RETRYABLE_STATUSES, HttpResponse, status_error
+from collector_cli.sources.http import (
+    RETRYABLE_STATUSES,
+    HttpResponse,
+    basic_auth,
+    status_error,
+)
 from collector_cli.sources.settings import HttpSettings, base_url, choice, credentials
 from collector_cli.sources.usage import price_micros
 
@@ -34,13 +37,15 @@ class OxylabsClient:
         creds = credentials("oxylabs", source)
         self.source = source
         self.url = base_url("oxylabs") + "/v1/queries"
-        self._auth = aiohttp.BasicAuth(creds["username"], creds["password"])
+        self._headers = {"Authorization": basic_auth(creds["username"], creds["password"])}
         self.settings = settings
         self.http = settings.client(source, ctx.meter)
 
     async def query(self, payload: dict[str, Any], what: str) -> list[dict[str, Any]]:
         """The job's result entries; API-level failures raise with the right retry class."""
-        response = await self.http.request("POST", self.url, what, json=payload, auth=self._auth)
+        response = await self.http.request(
+            "POST", self.url, what, json=payload, headers=self._headers
+        )
         if response.status in (401, 403):
             raise SourceError(
                 f"Oxylabs rejected the credentials (HTTP {response.status}:"

@@ -15,6 +15,7 @@ from rich.table import Table
 from rich.text import Text
 
 from collector_cli.engine.events import Event, RunStats, RunSummary
+from collector_cli.models import format_money
 from collector_cli.ui.fmt import duration, num
 from collector_cli.ui.summary import summary_lines
 
@@ -44,7 +45,7 @@ class _RunView:
         )
         numbers = Text(
             f"  listings {num(s.listings_seen)} · sellers {num(s.sellers_found)} "
-            f"({num(s.sellers_new)} new) · errors {num(s.errors)} · "
+            f"({num(s.sellers_new)} new) · errors {num(s.errors)} · {_spend(s)}"
             f"{s.rate:.1f} products/s · elapsed {duration(s.elapsed)} · "
             f"ETA {duration(s.eta)}"
         )
@@ -115,7 +116,7 @@ class PlainReporter:
             self._line(
                 f"{num(stats.finished)}/{num(stats.total)} products · listings "
                 f"{num(stats.listings_seen)} · sellers {num(stats.sellers_found)} "
-                f"({num(stats.sellers_new)} new) · errors {stats.errors} · "
+                f"({num(stats.sellers_new)} new) · errors {stats.errors} · {_spend(stats)}"
                 f"{stats.rate:.1f}/s · ETA {duration(stats.eta)}"
             )
 
@@ -181,3 +182,13 @@ class JsonReporter:
 
     def abort(self) -> None:
         pass
+
+
+def _spend(stats: RunStats) -> str:
+    """Retries and money, shown once there are any (the sample marketplace is free)."""
+    bits = []
+    if stats.retries:
+        bits.append(f"retries {num(stats.retries)}")
+    if stats.cost_micros:
+        bits.append(f"cost {format_money(stats.cost_micros)}")
+    return "".join(f"{bit} · " for bit in bits)
