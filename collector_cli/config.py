@@ -111,14 +111,15 @@ def parse_key(key: str) -> tuple[str, ...]:
 
 def parse_value(value: str) -> Any:
     """Source options are typed (numbers, booleans); everything else stays text."""
-    lowered = value.strip().lower()
-    if lowered in ("true", "false"):
-        return lowered == "true"
-    for kind in (int, float):
-        try:
-            return kind(value)
-        except ValueError:
-            continue
+    import re
+
+    text = value.strip()
+    if text.lower() in ("true", "false"):
+        return text.lower() == "true"
+    if re.fullmatch(r"-?(?:0|[1-9]\d*)", text):  # "02134" (a ZIP code) stays text
+        return int(text)
+    if re.fullmatch(r"-?(?:0|[1-9]\d*)\.\d+", text):
+        return float(text)
     return value
 
 

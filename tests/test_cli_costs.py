@@ -205,7 +205,9 @@ def test_max_cost_stops_before_spending_more(cli, real_env, oxylabs, db_path, co
     assert oxylabs.billed_results.get("amazon_bestsellers") == 2
     assert len(oxylabs.requests) == run["requests"]  # every request sent is counted
     assert run["products_done"] < run["products_total"] - run["products_skipped"]
-    assert run["cost_micros"] <= _billed_micros(oxylabs)
+    # Calls cut off by the stop are counted as billed (the vendor may bill them): the ledger
+    # may over-count, never under-count, what the vendor bills.
+    assert _billed_micros(oxylabs) <= run["cost_micros"]
     if concurrency == 1:  # nothing in flight when the limit stops the run: exact figures
         assert oxylabs.billed_results["ebay"] == affordable_pages
         assert run["cost_micros"] == _billed_micros(oxylabs) == 9_600

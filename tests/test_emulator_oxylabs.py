@@ -402,7 +402,7 @@ def test_malformed_json_body(oxy: OxylabsEmulator) -> None:
     assert reply.body.startswith(b'{"results": [{"content": ')
     with pytest.raises(ValueError):
         reply.json()
-    assert oxy.billed_results == {"amazon_bestsellers": 0}
+    assert oxy.billed_results == {"amazon_bestsellers": 1}  # produced, then cut in transit
 
 
 def test_ebay_content_faults_are_billed(oxy: OxylabsEmulator) -> None:

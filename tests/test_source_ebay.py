@@ -453,3 +453,19 @@ def test_no_request_past_the_10000_item_window(ebay: EbayEmulator) -> None:
     last = search(query(item, page=200, filters=ANYTHING))  # offset 9,950: still served
     assert searches(ebay)[0].param("offset") == "9950"
     assert last.listings == []  # "Headphones" has fewer hits than that
+
+
+def test_forbidden_keyset_is_fatal(ebay: EbayEmulator) -> None:
+    """A 403 on search (no Buy Browse access) fails every call: end the run, not each product."""
+    ebay.faults.add("403")
+    error = search_error(query(Product("XA", "Headphones", None, 1)))
+    assert error.fatal is True and error.retryable is False
+    assert "HTTP 403" in str(error) and "Buy Browse API" in str(error)
+    assert EBAY_SECRET not in str(error)
+
+
+def test_fractional_rate_limit_works(ebay: EbayEmulator) -> None:
+    """rate=0.5 means one request per two seconds, not a crash of the limiter."""
+    page = search(query(Product("XA", "Headphones", None, 1)), options={"rate": 0.5})
+    assert isinstance(page, ListingPage)
+    assert len(searches(ebay)) == 1

@@ -228,13 +228,23 @@ def test_bad_pages_are_retryable_errors(oxylabs: OxylabsEmulator, kind: str) -> 
     assert len(page.listings) == 60
 
 
-@pytest.mark.parametrize("kind", ["429", "500", "613", "result-613", "malformed-json"])
+@pytest.mark.parametrize("kind", ["429", "500", "613", "result-613"])
 def test_api_faults_are_retryable_and_free(oxylabs: OxylabsEmulator, kind: str) -> None:
     oxylabs.faults.add(kind)
     meter = UsageMeter()
     error = fetch_error(query(BROAD), meter=meter)
     assert error.retryable is True
     assert usage(meter).billed_results == 0 and usage(meter).cost_micros == 0
+
+
+def test_malformed_answer_is_retryable_and_billed(oxylabs: OxylabsEmulator) -> None:
+    """A 2xx job cut off in transit was still produced: Oxylabs bills it, so the ledger does."""
+    oxylabs.faults.add("malformed-json")
+    meter = UsageMeter()
+    error = fetch_error(query(BROAD), meter=meter)
+    assert error.retryable is True
+    assert usage(meter).billed_results == oxylabs.billed_results["ebay"] == 1
+    assert usage(meter).cost_micros == 1100
 
 
 def test_no_matches_page(oxylabs: OxylabsEmulator) -> None:

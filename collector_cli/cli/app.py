@@ -38,7 +38,7 @@ class CollectorGroup(TyperGroup):
             self._fail(
                 ctx,
                 exc,
-                f"internal error: {exc!r} (run with --debug for the traceback)",
+                f"internal error ({type(exc).__name__}; run with --debug for the traceback)",
                 ExitCode.ERROR,
             )
         finally:

@@ -94,7 +94,19 @@ class RunEngine:
         finishes whole, which is what the durability contract needs.
         """
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._db_thread, functools.partial(fn, *args))
+        future = loop.run_in_executor(self._db_thread, functools.partial(fn, *args))
+        cancelled = False
+        while True:
+            try:
+                result = await asyncio.shield(future)  # a cancel must not drop a queued call
+            except asyncio.CancelledError:
+                if future.done():
+                    raise
+                cancelled = True  # let the call finish, then pass the cancellation on
+                continue
+            if cancelled:
+                raise asyncio.CancelledError
+            return result
 
     # -- control -------------------------------------------------------------------------------
 
@@ -148,7 +160,7 @@ class RunEngine:
             except CollectorError as exc:
                 status, reason = "failed", str(exc)
             except Exception as exc:  # a bug or a broken store: record it, never leave 'running'
-                await self._finish("failed", f"internal error: {exc!r}", started)
+                await self._finish("failed", f"internal error ({type(exc).__name__})", started)
                 raise
             return await self._finish(status, reason, started)
         finally:

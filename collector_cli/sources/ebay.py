@@ -27,6 +27,7 @@ SEARCH_PATH = "/buy/browse/v1/item_summary/search"
 TOKEN_PATH = "/identity/v1/oauth2/token"
 RENEW_MARGIN_S = 300  # re-mint this long before expiry (eBay tokens live 7,200 s)
 CREDENTIAL_HINT = "check COLLECTOR_EBAY_CLIENT_ID and COLLECTOR_EBAY_CLIENT_SECRET"
+FILTER_WARNINGS = {12002, 12011, 12012, 12517}  # a filter was ignored: results are unfiltered
 QUOTA_ERROR = 2001  # the daily call limit: retrying the same day does not help
 MARKETPLACES = {"US": "EBAY_US", "GB": "EBAY_GB", "DE": "EBAY_DE", "CA": "EBAY_CA",
                 "AU": "EBAY_AU"}  # fmt: skip
@@ -84,7 +85,7 @@ class EbayBrowse:
                     f" {_oauth_error(response)}): {CREDENTIAL_HINT}",
                     fatal=True,
                 )
-            if response.status != 200:
+            if not 200 <= response.status < 300:
                 raise status_error(response, "eBay token request", _oauth_error(response))
             data = response.json("eBay token request")
             token = data.get("access_token") if isinstance(data, dict) else None
@@ -132,7 +133,7 @@ class EbayBrowse:
         token = await self._access_token()
         response = await self._search(query, token, what)
         if response.status == 401:  # revoked or expired early: one fresh token, then give up
-            self.http.meter.record(self.name, retries=1)
+            self.http.meter.record(self.name, failures=1, retries=1)
             token = await self._access_token(stale=token)
             response = await self._search(query, token, what)
             if response.status == 401:
@@ -142,12 +143,18 @@ class EbayBrowse:
                     fatal=True,
                 )
         data = self._checked(response, what)
-        warnings = data.get("warnings") or []
-        if warnings:  # an ignored filter would collect sellers outside the preset's filters
-            code, message = _first_error(warnings)
+        ignored = [w for w in data.get("warnings") or []
+                   if isinstance(w, dict) and w.get("errorId") in FILTER_WARNINGS]  # fmt: skip
+        if ignored:  # an ignored filter would collect sellers outside the preset's filters
+            code, message = _first_error(ignored)
             raise SourceError(f"{what}: eBay ignored a filter (warning {code}: {message})",
                               fatal=True)  # fmt: skip
-        listings = [x for x in map(self._listing, data.get("itemSummaries") or []) if x]
+        try:
+            listings = [x for x in map(self._listing, data.get("itemSummaries") or []) if x]
+        except (TypeError, ValueError, AttributeError, ArithmeticError) as exc:
+            raise SourceError(
+                f"{what}: unexpected item in the answer ({type(exc).__name__})", retryable=True
+            ) from None
         total = data.get("total") if isinstance(data.get("total"), int) else None
         has_more = bool(data.get("next")) or (total is not None and offset + self.page_size < total)
         return ListingPage(listings, has_more=has_more and bool(listings), total=total)
@@ -166,6 +173,12 @@ class EbayBrowse:
         )
 
     def _checked(self, response: HttpResponse, what: str) -> dict[str, Any]:
+        if response.status == 403:  # the keyset may not use the Browse API: no search can work
+            raise SourceError(
+                f"eBay refused the search (HTTP 403: {_api_error(response)[1]}): this keyset has"
+                " no access to the Buy Browse API",
+                fatal=True,
+            )
         if response.status == 429:
             code, message = _api_error(response)
             if code == QUOTA_ERROR and response.retry_after is None:
@@ -228,9 +241,10 @@ def _is_free(option: Any) -> bool:
 
 def _micros(value: Any) -> int:
     try:
-        return int(Decimal(str(value)) * 1_000_000)
+        amount = Decimal(str(value))
     except (InvalidOperation, ValueError):
         return 0
+    return int(amount * 1_000_000) if amount.is_finite() else 0
 
 
 def _first_error(errors: Any) -> tuple[int | None, str]:

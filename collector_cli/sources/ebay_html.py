@@ -71,10 +71,14 @@ def parse_search_page(
     known = Known(condition, country, free_shipping)
     listings = []
     for node in cards:
-        listing = _card(node, known) if layout == "card" else _legacy(node, known)
+        try:
+            listing = _card(node, known) if layout == "card" else _legacy(node, known)
+        except (ValueError, ArithmeticError):
+            listing = None  # an unreadable count or price: skip the card, keep the page
         if listing is not None:  # ads and "Shop on eBay" fillers have no seller
             listings.append(listing)
-    has_more = tree.css_first("a.pagination__next[href]") is not None
+    next_link = tree.css_first("a.pagination__next[href]")
+    has_more = next_link is not None and next_link.attributes.get("aria-disabled") != "true"
     return SearchPage(listings, has_more, layout)
 
 

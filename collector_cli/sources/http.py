@@ -14,6 +14,7 @@ import asyncio
 import email.utils
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,6 +28,10 @@ from collector_cli.sources.usage import UsageMeter
 # 408 and 429, the 5xx family, and Oxylabs' own 612/613 ("retry at no cost").
 RETRYABLE_STATUSES = frozenset({408, 429, 612, 613}) | frozenset(range(500, 600))
 MAX_RETRY_AFTER_S = 120.0
+
+
+class RequestTimeout(SourceError):
+    """The request went out but no answer came in time: the vendor may still bill it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,11 +87,20 @@ class HttpClient:
         timeout_s: float,
         rate_per_s: float | None,
         concurrency: int,
+        on_unanswered: Callable[[], None] | None = None,
     ) -> None:
         self.source = source
+        # Called when a request went out but its answer never came (timeout, cancelled run):
+        # a vendor that bills per job may bill it anyway, so the ledger counts it.
+        self.on_unanswered = on_unanswered
         self.meter = meter if meter is not None else UsageMeter()
         self.timeout = aiohttp.ClientTimeout(total=timeout_s, sock_connect=min(30.0, timeout_s))
-        self.limiter = AsyncLimiter(rate_per_s, 1.0) if rate_per_s else None
+        self.limiter = None
+        if rate_per_s:  # aiolimiter needs a whole number per period: 0.5/s is 1 per 2 s
+            if rate_per_s >= 1:
+                self.limiter = AsyncLimiter(rate_per_s, 1.0)
+            else:
+                self.limiter = AsyncLimiter(1, 1 / rate_per_s)
         self.concurrency = concurrency
         self._session: aiohttp.ClientSession | None = None
 
@@ -121,8 +135,14 @@ class HttpClient:
             async with self._client().request(method, url, **kwargs) as response:
                 body = await response.read()
                 return HttpResponse(response.status, dict(response.headers), body)
+        except asyncio.CancelledError:
+            if self.on_unanswered is not None:
+                self.on_unanswered()
+            raise
         except TimeoutError:
-            raise SourceError(
+            if self.on_unanswered is not None:
+                self.on_unanswered()
+            raise RequestTimeout(
                 f"{what}: no answer within {self.timeout.total:g}s", retryable=True
             ) from None
         except aiohttp.ClientError as exc:

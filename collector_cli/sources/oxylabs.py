@@ -39,7 +39,7 @@ class OxylabsClient:
         self.url = base_url("oxylabs") + "/v1/queries"
         self._headers = {"Authorization": basic_auth(creds["username"], creds["password"])}
         self.settings = settings
-        self.http = settings.client(source, ctx.meter)
+        self.http = settings.client(source, ctx.meter, on_unanswered=lambda: self._bill(1))
 
     async def query(self, payload: dict[str, Any], what: str) -> list[dict[str, Any]]:
         """The job's result entries; API-level failures raise with the right retry class."""
@@ -54,19 +54,25 @@ class OxylabsClient:
             )
         if response.status not in (200, 201, 202):
             raise status_error(response, f"{what}: Oxylabs", _message(response))
-        data = response.json(f"{what}: Oxylabs")
+        try:
+            data = response.json(f"{what}: Oxylabs")
+        except SourceError:
+            self._bill(1)  # a job answered 2xx but cut off in transit was still produced
+            raise
         results = data.get("results") if isinstance(data, dict) else None
         if not isinstance(results, list):
             raise SourceError(f"{what}: Oxylabs answer has no results list", retryable=True)
-        billed = sum(1 for entry in results if _billed(entry))
-        self.http.meter.record(
-            self.source,
-            billed_results=billed,
-            cost_micros=price_micros(billed, self.settings.price_per_1k),
-        )
+        self._bill(sum(1 for entry in results if _billed(entry)))
         for entry in results:
             _check_entry(entry, what)
         return results
+
+    def _bill(self, results: int) -> None:
+        self.http.meter.record(
+            self.source,
+            billed_results=results,
+            cost_micros=price_micros(results, self.settings.price_per_1k),
+        )
 
     async def aclose(self) -> None:
         await self.http.aclose()
@@ -97,8 +103,8 @@ def _status(entry: Any) -> int:
 
 
 def _billed(entry: Any) -> bool:
-    status = _status(entry)
-    return 200 <= status < 300 or 400 <= status < 500
+    status = _status(entry)  # Oxylabs bills 2xx and 4xx targets, but not 429
+    return 200 <= status < 300 or (400 <= status < 500 and status != 429)
 
 
 def _check_entry(entry: Any, what: str) -> None:
@@ -172,7 +178,8 @@ class OxylabsBestSellers:
             last_page = int(content.get("pages") or page)
         except (TypeError, ValueError):
             last_page = page
-        return ProductPage(products, has_more=bool(products) and page < min(last_page, 2))
+        more = last_page > page or len(items) >= AMAZON_PAGE_SIZE  # `pages` is unconfirmed
+        return ProductPage(products, has_more=bool(products) and page < 2 and more)
 
     async def aclose(self) -> None:
         await self.client.aclose()

@@ -71,6 +71,13 @@ class OxylabsEbay:
         return f"https://{site}/sch/i.html?{urlencode(params)}"
 
     async def search(self, query: ListingQuery) -> ListingPage:
+        f = query.filters
+        if f.domestic_only and f.country not in SITES:
+            raise SourceError(
+                f"oxylabs-ebay: no eBay site for sellers in {f.country} (supported:"
+                f" {', '.join(SITES)}); use --any-country or the ebay source",
+                fatal=True,
+            )
         payload: dict[str, Any] = {"source": "ebay", "url": self.search_url(query)}
         if self.render != "none":
             payload["render"] = self.render
@@ -78,7 +85,6 @@ class OxylabsEbay:
         results = await self.client.query(payload, what)
         if not results or not isinstance(results[0].get("content"), str):
             raise SourceError(f"{what}: Oxylabs returned no page", retryable=True)
-        f = query.filters
         page = ebay_html.parse_search_page(
             results[0]["content"],
             what,

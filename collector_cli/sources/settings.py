@@ -5,7 +5,7 @@ Bad values are configuration errors found before a run starts, with the key name
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -68,13 +68,19 @@ class HttpSettings:
             price_per_1k=number(source, options, "price_per_1k", price, high=1000),
         )
 
-    def client(self, source: str, meter: UsageMeter | None) -> HttpClient:
+    def client(
+        self,
+        source: str,
+        meter: UsageMeter | None,
+        on_unanswered: Callable[[], None] | None = None,
+    ) -> HttpClient:
         return HttpClient(
             source,
             meter,
             timeout_s=self.timeout_s,
             rate_per_s=self.rate_per_s,
             concurrency=self.concurrency,
+            on_unanswered=on_unanswered,
         )
 
 
@@ -91,6 +97,11 @@ def credentials(vendor: str, source: str) -> dict[str, str]:
             f"the {source} source needs credentials: set {names}"
             f" (or save {keys} with `collector config set`)"
         )
+    if vendor == "oxylabs" and ":" in (values.get("username") or ""):
+        raise UsageError("the Oxylabs username cannot contain ':' (HTTP Basic auth)")
+    if vendor == "ebay" and ":" in (values.get("client_id") or ""):
+        raise UsageError("the eBay client id cannot contain ':' (HTTP Basic auth)")
+    base_url(vendor)  # a mistyped URL is found now, not at the first request
     return {k: v for k, v in values.items() if v is not None}
 
 

@@ -13,6 +13,7 @@ from collector_cli.store.db import utcnow
 if TYPE_CHECKING:
     from collector_cli.store.db import Store
 
+# An approximate score (a search page's "154.8K") never replaces an exact one (Browse API).
 _UPSERT_SELLER = """
 INSERT INTO sellers (platform, name_key, name, feedback_score, feedback_score_approx,
     feedback_percent, sightings, first_run_id, first_seen_at, last_run_id, last_seen_at,
@@ -20,9 +21,16 @@ INSERT INTO sellers (platform, name_key, name, feedback_score, feedback_score_ap
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (platform, name_key) DO UPDATE SET
     sightings = sightings + excluded.sightings,
-    feedback_score = coalesce(excluded.feedback_score, feedback_score),
-    feedback_score_approx = CASE WHEN excluded.feedback_score IS NULL
-        THEN feedback_score_approx ELSE excluded.feedback_score_approx END,
+    feedback_score = CASE
+        WHEN excluded.feedback_score IS NULL THEN feedback_score
+        WHEN excluded.feedback_score_approx AND NOT feedback_score_approx
+            AND feedback_score IS NOT NULL THEN feedback_score
+        ELSE excluded.feedback_score END,
+    feedback_score_approx = CASE
+        WHEN excluded.feedback_score IS NULL THEN feedback_score_approx
+        WHEN excluded.feedback_score_approx AND NOT feedback_score_approx
+            AND feedback_score IS NOT NULL THEN feedback_score_approx
+        ELSE excluded.feedback_score_approx END,
     feedback_percent = coalesce(excluded.feedback_percent, feedback_percent),
     first_run_id = coalesce(first_run_id, excluded.first_run_id),
     first_seen_at = coalesce(first_seen_at, excluded.first_seen_at),

@@ -235,6 +235,11 @@ class EbayEmulator(BackgroundServer):
             return _errors(401, INVALID_TOKEN)
         if fault.kind == "429":
             return _errors(429, TOO_MANY, headers=retry)
+        if fault.kind == "403":  # a keyset without Buy Browse access (reference §2.5)
+            denied = {"errorId": 1100, "domain": "ACCESS", "category": "REQUEST",
+                      "message": "Access denied", "longMessage": "Insufficient permissions to"
+                      " fulfill the request."}  # fmt: skip
+            return _errors(403, denied)
         if fault.kind == "500":
             error = browse_error(
                 12000,

@@ -264,9 +264,9 @@ class OxylabsEmulator(BackgroundServer):
             for result in results:
                 result.update(content="", status_code=613)
         source = str(payload["source"])
-        billed = sum(1 for r in results if r["status_code"] // 100 in (2, 4))
-        if kind == "malformed-json":
-            billed = 0  # the client never got a usable result
+        # 2xx and 4xx targets are billed, 429 is not; a body cut in transit was still produced.
+        billed = sum(1 for r in results if r["status_code"] // 100 in (2, 4)
+                     and r["status_code"] != 429)  # fmt: skip
         self.billed_results[source] = self.billed_results.get(source, 0) + billed
         body: dict[str, Any] = {"results": results}
         if self.include_job:
