@@ -235,3 +235,12 @@ def test_unreadable_csv_row(tmp_path: Path) -> None:
 def test_infinite_price_is_a_usage_error(tmp_path: Path, name: str, content: str) -> None:
     path = write(tmp_path, name, content)
     assert "is not an amount" in usage_error({"path": str(path)})
+
+
+def test_json_lines_file(tmp_path: Path) -> None:
+    path = write(tmp_path, "p.jsonl", '{"title": "A", "price": 2}\n\n{"title": "B", "price": ""}\n')
+    source = FileProducts(SourceContext(0, {"path": str(path)}))
+    assert [(label, p.title, p.price_micros) for label, p in source.rows] == [
+        ("", "A", 2_000_000),
+        ("", "B", None),
+    ]

@@ -137,6 +137,17 @@ def test_optional_filters_are_left_out(oxylabs: OxylabsEmulator) -> None:
     assert json.loads(recorded.body)["render"] == "html"
 
 
+def test_rendered_pages_cost_the_rendered_price(oxylabs: OxylabsEmulator) -> None:
+    """render=html bills at the rendered rate ($1.30 per 1,000) unless price_per_1k says else."""
+    meter = UsageMeter()
+    fetch([query(BROAD, filters=ANYTHING)], options={"render": "html"}, meter=meter)
+    assert usage(meter).cost_micros == 1300
+    meter = UsageMeter()
+    fetch([query(BROAD, filters=ANYTHING)], options={"render": "html", "price_per_1k": 2},
+          meter=meter)  # fmt: skip
+    assert usage(meter).cost_micros == 2000
+
+
 def test_used_condition_ids_are_joined(oxylabs: OxylabsEmulator) -> None:
     fetch([query(BROAD, filters=Filters(condition="used"))])
     _, _, params = sent_url(oxylabs.requests[0])

@@ -98,7 +98,10 @@ def _is_json(path: Path, text: str) -> bool:
 
 def _json_records(text: str, path: Path) -> list[dict[str, Any]]:
     try:
-        data = json.loads(text)
+        if path.suffix.lower() == ".jsonl":  # JSON Lines: one product object per line
+            data = [json.loads(line) for line in text.splitlines() if line.strip()]
+        else:
+            data = json.loads(text)
     except ValueError as exc:
         raise UsageError(f"products file {path} is not valid JSON: {exc}") from None
     if isinstance(data, dict):

@@ -99,5 +99,7 @@ class OxylabsEbay:
 
 
 def _settings(options: dict[str, Any]) -> HttpSettings:
-    # "Other sites" price; eBay pages may be force-rendered (unconfirmed): set price_per_1k.
-    return HttpSettings.read("oxylabs-ebay", options, timeout_s=180, rate=10, price=1.10)
+    # "Other sites" price, or the rendered one when rendering is asked for. Whether Oxylabs
+    # force-renders eBay pages is unconfirmed: set price_per_1k if your bill says so.
+    price = 1.30 if options.get("render") == "html" else 1.10
+    return HttpSettings.read("oxylabs-ebay", options, timeout_s=180, rate=10, price=price)
