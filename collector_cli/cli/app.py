@@ -132,6 +132,7 @@ def _register() -> None:
         history,
         preset,
         run,
+        schedule,
         sellers,
         sources_cmd,
     )
@@ -148,6 +149,7 @@ def _register() -> None:
     app.command("categories")(categories.categories)
     app.command("sources")(sources_cmd.sources)
     app.add_typer(config_cmd.app, name="config")
+    app.add_typer(schedule.app, name="schedule")
 
 
 _register()

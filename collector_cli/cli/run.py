@@ -58,6 +58,16 @@ def run(
     wait_timeout: Annotated[
         float | None, typer.Option(help="With --wait: give up after this many seconds (exit 7).")
     ] = None,
+    schedule_id: Annotated[
+        int | None,
+        typer.Option(
+            "--schedule",
+            metavar="ID",
+            min=1,
+            max=2**63 - 1,
+            help="Run schedule ID's fire (what its crontab line calls).",
+        ),
+    ] = None,
     resume_run: Annotated[
         int | None,
         typer.Option(
@@ -76,6 +86,12 @@ def run(
     from collector_cli.presets import validate_filters, validate_name
 
     _check_concurrency(concurrency)
+    if schedule_id is not None:
+        if preset_name is not None or resume_run is not None or dry_run:
+            raise UsageError("--schedule ID takes no --preset, --resume or --dry-run")
+        from collector_cli.cli.schedule import run_scheduled
+
+        run_scheduled(ctx, schedule_id)
     if resume_run is not None:
         if preset_name is not None or max_products is not None or wait or dry_run:
             raise UsageError("--resume RUN takes no --preset, --max-products, --wait or --dry-run")
@@ -83,7 +99,7 @@ def run(
                max_new_sellers, max_cost, as_json)  # fmt: skip
         return
     if preset_name is None:
-        raise UsageError("Missing option '--preset' / '-p' (or use --resume RUN)")
+        raise UsageError("Missing option '--preset' / '-p' (or use --resume RUN or --schedule ID)")
     if wait_timeout is not None and (not wait or wait_timeout <= 0):
         raise UsageError("--wait-timeout needs --wait and a positive number of seconds")
     validate_name(preset_name)
@@ -104,7 +120,7 @@ def run(
     summary = lifecycle.start_new(
         store,
         preset,
-        _reporter(as_json),
+        reporter(as_json),
         options,
         wait=wait,
         wait_timeout=wait_timeout,
@@ -148,9 +164,7 @@ def resume(
     snapshot = json.loads(store.runs.get(run_id)["preset"])
     _check_sources(Preset.from_dict(snapshot))
     options = _options(snapshot.get("limits"), concurrency, *limit_flags)
-    summary = lifecycle.resume(
-        store, run_id, _reporter(as_json), options, retry_failed=retry_failed
-    )
+    summary = lifecycle.resume(store, run_id, reporter(as_json), options, retry_failed=retry_failed)
     raise typer.Exit(summary.exit_code)
 
 
@@ -213,7 +227,7 @@ def _options(
     return RunOptions(concurrency=concurrency, limits=limits.validate())
 
 
-def _reporter(as_json: bool):  # type: ignore[no-untyped-def]
+def reporter(as_json: bool):  # type: ignore[no-untyped-def]
     from collector_cli.ui.reporters import JsonReporter, LiveReporter, PlainReporter
 
     if as_json:

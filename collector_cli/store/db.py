@@ -42,6 +42,7 @@ class Store:
         from collector_cli.store.presets import PresetRepo
         from collector_cli.store.results import ResultRepo
         from collector_cli.store.runs import RunRepo
+        from collector_cli.store.schedules import ScheduleRepo
         from collector_cli.store.sellers import SellerRepo
 
         self.conn = conn
@@ -52,6 +53,7 @@ class Store:
         self.events = EventRepo(self)
         self.sellers = SellerRepo(self)
         self.export = ExportRepo(self)
+        self.schedules = ScheduleRepo(self)
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:

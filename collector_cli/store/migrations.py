@@ -17,7 +17,12 @@ MIGRATION_SET = "collector"
 
 # Names in the order they were written; db.py compares this list with the applied ones so it
 # only imports sqlite-utils when something is pending.
-MIGRATION_NAMES = ["m001_initial", "m002_seller_history_and_audit", "m003_source_usage"]
+MIGRATION_NAMES = [
+    "m001_initial",
+    "m002_seller_history_and_audit",
+    "m003_source_usage",
+    "m004_schedules",
+]
 
 INITIAL_SCHEMA = """
 CREATE TABLE presets (
@@ -282,6 +287,27 @@ END;
 """
 
 
+# Recurring runs. `last_fire_at` is the newest cron fire time already handled: claiming a fire
+# is one conditional UPDATE, so two invocations for the same minute can never both run.
+SCHEDULES = """
+CREATE TABLE schedules (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    preset_name TEXT NOT NULL,
+    cron TEXT NOT NULL,
+    timezone TEXT NOT NULL,
+    enabled INTEGER NOT NULL DEFAULT 1,
+    notify TEXT NOT NULL DEFAULT '[]',
+    grace_seconds INTEGER NOT NULL DEFAULT 21600,
+    wait_seconds INTEGER NOT NULL DEFAULT 21600,
+    last_fire_at TEXT,
+    last_run_id INTEGER REFERENCES runs (id) ON DELETE SET NULL,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+"""
+
+
 def build() -> object:
     """Return the Migrations set. Imported lazily: sqlite-utils is only needed to migrate."""
     from sqlite_utils.migrations import Migrations
@@ -301,6 +327,11 @@ def build() -> object:
     @migrations(name="m003_source_usage")
     def m003_source_usage(db: Database) -> None:
         for statement in _split(SOURCE_USAGE):
+            db.execute(statement)
+
+    @migrations(name="m004_schedules")
+    def m004_schedules(db: Database) -> None:
+        for statement in _split(SCHEDULES):
             db.execute(statement)
 
     return migrations

@@ -1,0 +1,300 @@
+"""`collector schedule …`: recurring runs written into the system crontab."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any
+
+import typer
+
+from collector_cli.cli.common import err, out, print_json, state
+from collector_cli.errors import UsageError
+
+app = typer.Typer(help="Recurring runs in your crontab: add, list, show, remove, sync.",
+                  no_args_is_help=True)  # fmt: skip
+
+NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+Ref = Annotated[str, typer.Argument(metavar="SCHEDULE", help="Schedule id or name.")]
+AsJson = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+
+
+@app.command("add")
+def add(
+    ctx: typer.Context,
+    preset: Annotated[str, typer.Option("--preset", "-p", help="Preset to run.")],
+    cron_expr: Annotated[
+        str, typer.Option("--cron", help="5-field cron expression or @hourly/@daily/@weekly/….")
+    ],
+    name: Annotated[str | None, typer.Option(help="A name (default: the preset's).")] = None,
+    notify_urls: Annotated[
+        list[str] | None,
+        typer.Option("--notify", help="apprise URL notified after each run. Repeatable."),
+    ] = None,
+    timezone: Annotated[
+        str | None, typer.Option(help="Time zone of the expression (default: the machine's).")
+    ] = None,
+    grace: Annotated[
+        str, typer.Option(help="Run a fire missed (machine off) if no later than this.")
+    ] = "6h",
+    wait_timeout: Annotated[
+        str, typer.Option(help="How long a fire waits for an active run to end.")
+    ] = "6h",
+) -> None:
+    """Add a schedule and write its crontab line."""
+    from collector_cli.engine.limits import parse_duration
+    from collector_cli.presets import validate_name
+    from collector_cli.schedule import cron, notify
+    from collector_cli.schedule.crontab import Crontab
+    from collector_cli.schedule.fire import iso
+
+    validate_name(preset)
+    expression = cron.normalize(cron_expr)
+    tz = timezone or cron.local_zone_name()
+    cron.zone(tz)
+    name = name if name is not None else preset
+    if not NAME_RE.fullmatch(name):
+        raise UsageError(
+            f"invalid schedule name {name!r}: 1-64 letters, digits, '_', '.', '-', starting"
+            " with a letter or digit"
+        )
+    if name.isdigit():
+        raise UsageError(f"invalid schedule name {name!r}: a name cannot be only digits")
+    urls = notify.validate(list(notify_urls or []))
+    grace_s, wait_s = parse_duration(grace), parse_duration(wait_timeout)
+    table = Crontab()  # no cron installed: say so before anything is stored
+    store = state(ctx).store()
+    schedule = store.schedules.add(
+        name=name, preset_name=preset, cron=expression, timezone=tz, notify=urls,
+        grace_seconds=grace_s, wait_seconds=wait_s,
+        last_fire_at=iso(cron.latest_fire(expression, tz)),
+    )  # fmt: skip
+    try:
+        _sync(store, table)
+    except Exception:
+        store.schedules.remove(schedule.id)  # the line could not be written: keep nothing
+        raise
+    fires = cron.next_fires(expression, tz, 1)
+    err().print(
+        f"Added schedule {schedule.id} ({name}): preset {preset}, {cron.describe(expression)}"
+        f" ({tz}); next run {fires[0].astimezone():%Y-%m-%d %H:%M %Z}. Line written to"
+        f" {table.where}.",
+        markup=False,
+    )
+
+
+@app.command("list")
+def list_(ctx: typer.Context, as_json: AsJson = False) -> None:
+    """Schedules with their next run, last outcome and whether the crontab line is current."""
+    store = state(ctx).store()
+    rows = [_describe(store, s, lines) for s, lines in _with_lines(store)]
+    if as_json:
+        print_json(rows)
+        return
+    if not rows:
+        err().print("No schedules. Add one with: collector schedule add --preset demo --cron"
+                    " '0 3 * * *'", markup=False)  # fmt: skip
+        return
+    from collector_cli.ui.tables import plain_table
+
+    table = plain_table(("id", "name", "preset", "when", "next run", "last run", "crontab"),
+                        right=("id",))  # fmt: skip
+    for row in rows:
+        last = row["last_run"]
+        table.add_row(
+            str(row["id"]),
+            row["name"] + ("" if row["enabled"] else " (disabled)"),
+            row["preset"],
+            f"{row['cron']}  {row['description']}",
+            row["next_runs_local"][0] if row["enabled"] else "—",
+            f"#{last['id']} {last['status']}" if last else "—",
+            row["crontab"],
+        )
+    out().print(table)
+
+
+@app.command("show")
+def show(ctx: typer.Context, ref: Ref, as_json: AsJson = False) -> None:
+    """One schedule in full: next 3 fires (local and UTC), its crontab line, log and last run."""
+    store = state(ctx).store()
+    schedule = store.schedules.find(ref)
+    lines = _lines_or_error()
+    row = _describe(store, schedule, lines)
+    if as_json:
+        print_json(row)
+        return
+    console = out()
+    for key in ("id", "name", "preset", "cron", "description", "timezone", "enabled", "notify",
+                "grace_seconds", "wait_seconds", "last_fire_at", "crontab", "log"):  # fmt: skip
+        console.print(f"{key:<14}{row[key]}", markup=False, highlight=False)
+    for local, utc in zip(row["next_runs_local"], row["next_runs_utc"], strict=True):
+        console.print(f"{'next run':<14}{local}  ({utc})", markup=False, highlight=False)
+    last = row["last_run"]
+    console.print(f"{'last run':<14}" + (f"#{last['id']} {last['status']}: {last['finish_reason']}"
+                  if last else "—"), markup=False, highlight=False)  # fmt: skip
+    if row["line"]:
+        console.print(f"{'line':<14}{row['line']}", markup=False, highlight=False, soft_wrap=True)
+
+
+@app.command("remove")
+def remove(ctx: typer.Context, ref: Ref) -> None:
+    """Remove a schedule and its crontab line (its past runs stay in history)."""
+    from collector_cli.schedule.crontab import Crontab
+
+    table = Crontab()
+    store = state(ctx).store()
+    schedule = store.schedules.find(ref)
+    store.schedules.remove(schedule.id)
+    _sync(store, table)
+    err().print(f"Removed schedule {schedule.id} ({schedule.name}).", markup=False)
+
+
+@app.command("enable")
+def enable(ctx: typer.Context, ref: Ref) -> None:
+    """Enable a schedule (writes its crontab line back)."""
+    _set_enabled(ctx, ref, True)
+
+
+@app.command("disable")
+def disable(ctx: typer.Context, ref: Ref) -> None:
+    """Disable a schedule (removes its crontab line; `enable` brings it back)."""
+    _set_enabled(ctx, ref, False)
+
+
+@app.command("sync")
+def sync(ctx: typer.Context, as_json: AsJson = False) -> None:
+    """Rewrite our crontab lines from the store and report the drift repaired."""
+    from collector_cli.schedule.crontab import Crontab
+
+    table = Crontab()
+    drift = _sync(state(ctx).store(), table)
+    if as_json:
+        print_json([{"schedule_id": d.schedule_id, "change": d.change} for d in drift])
+        return
+    if not drift:
+        err().print(f"Crontab in sync ({table.where}): nothing to repair.", markup=False)
+    for d in drift:
+        err().print(f"schedule {d.schedule_id}: line {d.change}", markup=False)
+
+
+@app.command("run")
+def run_now(ctx: typer.Context, ref: Ref) -> None:
+    """Run a schedule now, exactly as cron would (waits for an active run, notifies)."""
+    store = state(ctx).store()
+    schedule = store.schedules.find(ref)
+    raise typer.Exit(_fire(ctx, schedule.id, manual=True))
+
+
+@app.command("catch-up")
+def catch_up(ctx: typer.Context) -> None:
+    """Run, once each, enabled schedules whose last fire was missed within their grace window
+    (for example from an @reboot line or after the machine was off)."""
+    from collector_cli.cli.run import reporter
+    from collector_cli.schedule import fire
+    from collector_cli.ui.summary import summary_lines
+
+    store = state(ctx).store()
+    results = fire.catch_up(store, lambda: reporter(False),
+                            lambda s: "\n".join(summary_lines(s)))  # fmt: skip
+    if not results:
+        err().print("No missed fires to catch up.", markup=False)
+    codes = [r.exit_code for _, r in results]
+    raise typer.Exit(max(codes, default=0))
+
+
+def run_scheduled(ctx: typer.Context, schedule_id: int) -> None:
+    """`collector run --schedule ID`: what the crontab line calls."""
+    raise typer.Exit(_fire(ctx, schedule_id, manual=False))
+
+
+def _fire(ctx: typer.Context, schedule_id: int, *, manual: bool) -> int:
+    from collector_cli.cli.run import reporter
+    from collector_cli.schedule import fire
+    from collector_cli.ui.summary import summary_lines
+
+    result = fire.fire(
+        state(ctx).store(), schedule_id, reporter(False),
+        lambda s: "\n".join(summary_lines(s)), manual=manual,
+        on_wait=lambda message: err().print(message, markup=False),
+    )  # fmt: skip
+    if result.message:
+        err().print(result.message, markup=False)
+    return result.exit_code
+
+
+def _set_enabled(ctx: typer.Context, ref: str, enabled: bool) -> None:
+    from collector_cli.schedule.crontab import Crontab
+
+    table = Crontab()
+    store = state(ctx).store()
+    schedule = store.schedules.find(ref)
+    changed = store.schedules.set_enabled(schedule.id, enabled)
+    _sync(store, table)
+    word = "enabled" if enabled else "disabled"
+    err().print(f"Schedule {schedule.id} ({schedule.name}) {word}"
+                + ("" if changed else " already"), markup=False)  # fmt: skip
+
+
+def _wanted(store) -> dict[int, str]:  # type: ignore[no-untyped-def]
+    from collector_cli.schedule.crontab import render_line
+
+    return {s.id: render_line(s.id, s.cron, s.timezone, store.path)
+            for s in store.schedules.list() if s.enabled}  # fmt: skip
+
+
+def _sync(store, table):  # type: ignore[no-untyped-def]
+    from collector_cli.schedule.crontab import log_path
+
+    wanted = _wanted(store)
+    for schedule_id in wanted:  # cron cannot append to a log in a folder that does not exist
+        log_path(schedule_id).parent.mkdir(parents=True, exist_ok=True)
+    return table.apply(wanted)
+
+
+def _lines_or_error() -> dict[int, str] | None:
+    from collector_cli.schedule.crontab import Crontab, CrontabError
+
+    try:
+        return Crontab().ours()
+    except CrontabError:
+        return None
+
+
+def _with_lines(store):  # type: ignore[no-untyped-def]
+    lines = _lines_or_error()
+    return [(s, lines) for s in store.schedules.list()]
+
+
+def _describe(store, schedule, lines: dict[int, str] | None) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+    from collector_cli.schedule import cron, notify
+    from collector_cli.schedule.crontab import log_path, render_line
+
+    fires = cron.next_fires(schedule.cron, schedule.timezone, 3)
+    wanted = render_line(schedule.id, schedule.cron, schedule.timezone, store.path)
+    line = None if lines is None else lines.get(schedule.id)
+    if lines is None:
+        status = "unknown (no crontab)"
+    elif not schedule.enabled:
+        status = "absent (disabled)" if line is None else "stale: run `schedule sync`"
+    elif line is None:
+        status = "missing: run `schedule sync`"
+    else:
+        status = "current" if line == wanted else "stale: run `schedule sync`"
+    return {
+        "id": schedule.id,
+        "name": schedule.name,
+        "preset": schedule.preset_name,
+        "cron": schedule.cron,
+        "description": cron.describe(schedule.cron),
+        "timezone": schedule.timezone,
+        "enabled": schedule.enabled,
+        "notify": [notify.mask(u) for u in schedule.notify],
+        "grace_seconds": schedule.grace_seconds,
+        "wait_seconds": schedule.wait_seconds,
+        "last_fire_at": schedule.last_fire_at,
+        "next_runs_local": [f"{f.astimezone():%Y-%m-%d %H:%M %Z}" for f in fires],
+        "next_runs_utc": [f.astimezone(cron.zone("UTC")).isoformat() for f in fires],
+        "last_run": store.schedules.last_run(schedule),
+        "crontab": status,
+        "line": line,
+        "log": str(log_path(schedule.id)),
+    }

@@ -1,0 +1,131 @@
+"""Cron expressions: validation, description, next fire times and the fire that is due.
+
+croniter does the calendar arithmetic (with time zones, so DST is handled the way cron
+handles it: a fire in a skipped hour happens right after the jump). Day-of-week follows cron:
+Sunday is 0 and 7, Monday is 1.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from collector_cli.errors import UsageError
+
+NICKNAMES = {
+    "@yearly": "0 0 1 1 *",
+    "@annually": "0 0 1 1 *",
+    "@monthly": "0 0 1 * *",
+    "@weekly": "0 0 * * 0",
+    "@daily": "0 0 * * *",
+    "@midnight": "0 0 * * *",
+    "@hourly": "0 * * * *",
+}
+FIELDS = ("minute", "hour", "day of month", "month", "day of week")
+_FIELD_OK = re.compile(r"^[\w*/,\-]+$")
+
+
+def normalize(expression: str) -> str:
+    """The expression as it will be stored and written, or a UsageError saying what is wrong."""
+    from croniter import CroniterBadDateError, croniter
+
+    text = " ".join(expression.split())
+    lowered = text.lower()
+    if lowered == "@reboot":
+        raise UsageError(
+            "invalid cron expression '@reboot': it fires only when the machine starts, which a"
+            " recurring collection cannot rely on; use `collector schedule catch-up` at boot"
+        )
+    if lowered.startswith("@"):
+        if lowered not in NICKNAMES:
+            raise UsageError(
+                f"invalid cron expression {expression!r}: unknown nickname (use one of"
+                f" {', '.join(sorted(set(NICKNAMES) - {'@annually', '@midnight'}))})"
+            )
+        return lowered
+    fields = text.split(" ")
+    if len(fields) != 5:
+        raise UsageError(
+            f"invalid cron expression {expression!r}: need 5 fields (minute hour day-of-month"
+            f" month day-of-week), got {len(fields)}"
+        )
+    for name, value in zip(FIELDS, fields, strict=True):
+        if not _FIELD_OK.match(value) or not croniter.is_valid(_probe(name, value)):
+            raise UsageError(f"invalid cron expression {expression!r}: bad {name} field {value!r}")
+    if not croniter.is_valid(text):
+        raise UsageError(f"invalid cron expression {expression!r}")
+    try:
+        croniter(text, datetime(2000, 1, 1, tzinfo=UTC), max_years_between_matches=8).get_next(
+            datetime
+        )
+    except CroniterBadDateError:
+        raise UsageError(
+            f"invalid cron expression {expression!r}: it can never fire (no such date)"
+        ) from None
+    return text
+
+
+def _probe(name: str, value: str) -> str:
+    """A whole expression that is valid except, perhaps, for this one field."""
+    fields = ["*"] * 5
+    fields[FIELDS.index(name)] = value
+    return " ".join(fields)
+
+
+def expand(expression: str) -> str:
+    return NICKNAMES.get(expression, expression)
+
+
+def zone(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise UsageError(
+            f"unknown time zone {name!r}: use an IANA name such as Europe/Berlin or UTC"
+        ) from None
+
+
+def local_zone_name() -> str:
+    """The machine's time zone, which is the one the cron daemon uses."""
+    import os
+
+    env = os.environ.get("TZ")
+    if env:
+        return env.lstrip(":")
+    try:
+        target = os.path.realpath("/etc/localtime")
+        if "zoneinfo/" in target:
+            return target.split("zoneinfo/", 1)[1]
+    except OSError:
+        pass
+    return "UTC"
+
+
+def next_fires(expression: str, tz: str, count: int = 3, after: datetime | None = None) -> list:
+    from croniter import croniter
+
+    start = (after or datetime.now(UTC)).astimezone(zone(tz))
+    it = croniter(expand(expression), start)
+    return [it.get_next(datetime) for _ in range(count)]
+
+
+def latest_fire(expression: str, tz: str, now: datetime | None = None) -> datetime:
+    """The newest fire time at or before ``now`` (the fire an invocation now stands for)."""
+    from croniter import croniter
+
+    moment = (now or datetime.now(UTC)).astimezone(zone(tz))
+    it = croniter(expand(expression), moment + timedelta(seconds=1))
+    return it.get_prev(datetime)
+
+
+def describe(expression: str) -> str:
+    """English, e.g. 'At 03:00 AM, on day 1 of the month' (cron-descriptor)."""
+    from cron_descriptor import Options, get_description
+
+    options = Options()
+    options.use_24hour_time_format = True
+    try:
+        return get_description(expand(expression), options)
+    except Exception:  # a description is a nicety; never fail a listing for it
+        return expand(expression)

@@ -1,0 +1,171 @@
+"""Our lines in the user's crontab: one per schedule, found again by a marker comment.
+
+python-crontab validates and renders the time fields, but the table itself is edited as text:
+python-crontab re-renders every job it parses (spacing, the position of a leading comment), and
+lines that are not ours must stay byte-identical. Every write first saves the previous table.
+
+Where the table lives: the invoking user's crontab through the ``crontab`` command, or the file
+named by ``COLLECTOR_CRONTAB`` (tests, or a system that reads tab files).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from collector_cli.errors import CollectorError, UsageError
+from collector_cli.schedule import cron
+
+MARKER = "collector-schedule:"
+_MARKER_RE = re.compile(r"#\s*" + re.escape(MARKER) + r"(\d+)\s*$")
+BACKUPS_KEPT = 10
+EVERY_MINUTE = "* * * * *"
+
+
+class CrontabError(CollectorError):
+    """The crontab cannot be read or written (no cron installed, a refusing crontab command)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Drift:
+    schedule_id: int
+    change: str  # "added", "updated", "removed"
+
+
+def state_dir() -> Path:
+    from platformdirs import user_state_path
+
+    return user_state_path("collector", appauthor=False)
+
+
+def log_path(schedule_id: int) -> Path:
+    from platformdirs import user_log_path
+
+    return user_log_path("collector", appauthor=False) / f"schedule-{schedule_id}.log"
+
+
+def _cron_quote(text: str) -> str:
+    """Shell-quoted, and with '%' escaped: cron turns a bare '%' into a newline."""
+    return shlex.quote(text).replace("%", "\\%")
+
+
+def render_line(schedule_id: int, expression: str, tz: str, db_path: Path) -> str:
+    """The whole crontab line for a schedule: absolute interpreter and DB paths, output to a
+    per-schedule log, no secret (scheduled runs read credentials from the config file).
+
+    A schedule in another time zone than the machine's fires every minute and lets
+    `run --schedule` decide, since Debian's cron has no per-line time zone.
+    """
+    from crontab import CronSlices
+
+    timing = expression if tz == cron.local_zone_name() else EVERY_MINUTE
+    if not CronSlices.is_valid(timing):
+        raise UsageError(f"python-crontab refuses the time fields {timing!r}")
+    env = ""
+    config = os.environ.get("COLLECTOR_CONFIG")
+    if config:
+        env = f"COLLECTOR_CONFIG={_cron_quote(str(Path(config).expanduser().resolve()))} "
+    log = log_path(schedule_id)
+    command = " ".join(
+        _cron_quote(part)
+        for part in (sys.executable, "-m", "collector_cli", "--db", str(db_path.resolve()),
+                     "run", "--schedule", str(schedule_id))
+    )  # fmt: skip
+    return f"{timing} {env}{command} >> {_cron_quote(str(log))} 2>&1 # {MARKER}{schedule_id}"
+
+
+class Crontab:
+    """Read and write the table as text; ours are the lines that end with our marker."""
+
+    def __init__(self) -> None:
+        path = os.environ.get("COLLECTOR_CRONTAB")
+        self.file = Path(path).expanduser() if path else None
+        if self.file is None and shutil.which("crontab") is None:
+            raise CrontabError(
+                "no `crontab` command: install cron (Debian/Ubuntu: apt-get install cron) or set"
+                " COLLECTOR_CRONTAB to a crontab file"
+            )
+
+    @property
+    def where(self) -> str:
+        return str(self.file) if self.file else "your crontab (crontab -l)"
+
+    def read(self) -> str:
+        if self.file is not None:
+            try:
+                return self.file.read_text(encoding="utf-8")
+            except FileNotFoundError:
+                return ""
+            except OSError as exc:
+                raise CrontabError(f"cannot read {self.file}: {exc.strerror}") from None
+        result = subprocess.run(["crontab", "-l"], capture_output=True, text=True)
+        if result.returncode != 0:
+            if "no crontab" in result.stderr.lower():
+                return ""
+            raise CrontabError(f"crontab -l failed: {result.stderr.strip() or result.returncode}")
+        return result.stdout
+
+    def write(self, text: str, previous: str) -> None:
+        self._backup(previous)
+        if self.file is not None:
+            tmp = self.file.with_name(f".{self.file.name}.tmp")
+            try:
+                self.file.parent.mkdir(parents=True, exist_ok=True)
+                tmp.write_text(text, encoding="utf-8")
+                os.replace(tmp, self.file)
+            except OSError as exc:
+                tmp.unlink(missing_ok=True)
+                raise CrontabError(f"cannot write {self.file}: {exc.strerror}") from None
+            return
+        result = subprocess.run(["crontab", "-"], input=text, capture_output=True, text=True)
+        if result.returncode != 0:
+            raise CrontabError(f"crontab refused the new table: {result.stderr.strip()}")
+
+    def _backup(self, previous: str) -> None:
+        folder = state_dir() / "crontab-backups"
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+        (folder / f"crontab-{stamp}.txt").write_text(previous, encoding="utf-8")
+        for old in sorted(folder.glob("crontab-*.txt"))[:-BACKUPS_KEPT]:
+            old.unlink(missing_ok=True)
+
+    def ours(self, text: str | None = None) -> dict[int, str]:
+        """schedule id → its line as it stands in the table now."""
+        found = {}
+        for line in (self.read() if text is None else text).splitlines():
+            match = _MARKER_RE.search(line)
+            if match:
+                found[int(match.group(1))] = line
+        return found
+
+    def apply(self, wanted: dict[int, str]) -> list[Drift]:
+        """Make our lines exactly ``wanted`` (id → line); other lines stay byte-identical.
+
+        Writes only when something differs, so running it again changes nothing.
+        """
+        text = self.read()
+        current = self.ours(text)
+        changes = [Drift(i, "removed") for i in sorted(set(current) - set(wanted))]
+        changes += [Drift(i, "added") for i in sorted(set(wanted) - set(current))]
+        changes += [Drift(i, "updated") for i in sorted(set(wanted) & set(current))
+                    if current[i] != wanted[i]]  # fmt: skip
+        duplicates = _count_ours(text) != len(current)
+        if not changes and not duplicates:
+            return []
+        kept = [line for line in text.splitlines(keepends=True) if not _MARKER_RE.search(line)]
+        if kept and not kept[-1].endswith("\n"):
+            kept[-1] += "\n"
+        new = "".join(kept) + "".join(wanted[i] + "\n" for i in sorted(wanted))
+        self.write(new, text)
+        return sorted(changes, key=lambda d: d.schedule_id)
+
+
+def _count_ours(text: str) -> int:
+    return sum(1 for line in text.splitlines() if _MARKER_RE.search(line))

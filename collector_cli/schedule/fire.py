@@ -1,0 +1,137 @@
+"""What happens when a schedule fires: from cron (`run --schedule ID`), by hand
+(`schedule run ID`) or at catch-up.
+
+Each invocation stands for the newest fire time at or before now. Claiming that fire is one
+conditional UPDATE, so duplicate lines or overlapping invocations run it once; a fire missed
+while the machine was off runs once on the next invocation if it is within the grace window,
+however many were missed. If another run is active the scheduled run waits for it (visible as
+`waiting`) up to the schedule's wait limit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from collector_cli.engine.events import Reporter, RunSummary
+from collector_cli.engine.limits import RunLimits
+from collector_cli.errors import CollectorError, ExitCode
+from collector_cli.schedule import cron, notify
+from collector_cli.store.db import Store
+from collector_cli.store.schedules import Schedule
+
+
+@dataclass(frozen=True, slots=True)
+class FireResult:
+    exit_code: int
+    message: str
+    summary: RunSummary | None = None
+
+
+def iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="seconds")
+
+
+def due_fire(schedule: Schedule, now: datetime) -> datetime | None:
+    """The newest fire time not handled yet, or None when there is none."""
+    latest = cron.latest_fire(schedule.cron, schedule.timezone, now)
+    if schedule.last_fire_at is not None and iso(latest) <= schedule.last_fire_at:
+        return None
+    return latest
+
+
+def fire(
+    store: Store,
+    schedule_id: int,
+    reporter: Reporter,
+    summarize: Callable[[RunSummary], str],
+    *,
+    manual: bool = False,
+    now: datetime | None = None,
+    on_wait: Callable[[str], None] | None = None,
+) -> FireResult:
+    schedule = store.schedules.get_or_none(schedule_id)
+    if schedule is None:
+        message = (f"schedule {schedule_id} fired but no longer exists; `collector schedule sync`"
+                   " removes its crontab line")  # fmt: skip
+        store.events.add(None, "warning", "schedule_missing", message)
+        return FireResult(0, message)
+    if not schedule.enabled and not manual:
+        message = f"schedule {schedule.id} ({schedule.name}) fired while disabled: not run"
+        store.events.add(None, "info", "schedule_disabled", message, {"schedule_id": schedule.id})
+        return FireResult(0, message)
+    if not manual:
+        moment = now or datetime.now(UTC)
+        due = due_fire(schedule, moment)
+        if due is None:
+            return FireResult(0, "")  # not a fire time (every-minute line, other time zone)
+        if not store.schedules.claim_fire(schedule.id, iso(due)):
+            return FireResult(0, "")  # another invocation took this fire
+        late = (moment - due).total_seconds()
+        if late > schedule.grace_seconds:
+            message = (f"schedule {schedule.id} ({schedule.name}): fire at {iso(due)} missed by"
+                       f" {late / 3600:.1f} h, beyond the {schedule.grace_seconds / 3600:g} h"
+                       " grace window: skipped")  # fmt: skip
+            store.events.add(None, "warning", "schedule_missed", message,
+                             {"schedule_id": schedule.id})  # fmt: skip
+            return FireResult(0, message)
+    return _run(store, schedule, reporter, summarize, on_wait)
+
+
+def catch_up(
+    store: Store,
+    reporter_for: Callable[[], Reporter],
+    summarize: Callable[[RunSummary], str],
+    now: datetime | None = None,
+) -> list[tuple[Schedule, FireResult]]:
+    """Run each enabled schedule whose newest fire was missed (once each, within grace)."""
+    moment = now or datetime.now(UTC)
+    results = []
+    for schedule in store.schedules.list():
+        if schedule.enabled and due_fire(schedule, moment) is not None:
+            result = fire(store, schedule.id, reporter_for(), summarize, now=moment)
+            results.append((schedule, result))
+    return results
+
+
+def _run(
+    store: Store,
+    schedule: Schedule,
+    reporter: Reporter,
+    summarize: Callable[[RunSummary], str],
+    on_wait: Callable[[str], None] | None,
+) -> FireResult:
+    from collector_cli.engine import lifecycle
+    from collector_cli.engine.runner import RunOptions
+
+    title = f"collector: schedule {schedule.name}"
+    try:
+        preset = store.presets.get(schedule.preset_name)
+        options = RunOptions(
+            trigger=f"schedule:{schedule.id}",
+            limits=RunLimits.from_dict(preset.limits).validate(),
+        )
+        summary = lifecycle.start_new(
+            store, preset, reporter, options, wait=True,
+            wait_timeout=float(schedule.wait_seconds), on_wait=on_wait,
+        )  # fmt: skip
+    except CollectorError as exc:
+        store.events.add(None, "error", "schedule_failed",
+                         f"schedule {schedule.id} ({schedule.name}): {exc}",
+                         {"schedule_id": schedule.id})  # fmt: skip
+        _notify(store, schedule, None, f"{title}: could not run", str(exc))
+        raise
+    store.schedules.set_last_run(schedule.id, summary.run_id)
+    outcome = "completed" if summary.exit_code == ExitCode.OK else summary.status
+    _notify(store, schedule, summary.run_id, f"{title}: run #{summary.run_id} {outcome}",
+            summarize(summary))  # fmt: skip
+    return FireResult(summary.exit_code, "", summary)
+
+
+def _notify(store: Store, schedule: Schedule, run_id: int | None, title: str, body: str) -> None:
+    if not schedule.notify:
+        return
+    for failure in notify.send(schedule.notify, title, body):
+        store.events.add(run_id, "warning", "notify_failed", failure,
+                         {"schedule_id": schedule.id})  # fmt: skip
