@@ -248,6 +248,32 @@ EXPECTED_SCHEMA: list[tuple[str, str, str, str | None]] = [
     ),
     (
         "table",
+        "schedules",
+        "schedules",
+        """CREATE TABLE schedules (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE,
+            preset_name TEXT NOT NULL,
+            cron TEXT NOT NULL,
+            timezone TEXT NOT NULL,
+            enabled INTEGER NOT NULL DEFAULT 1,
+            notify TEXT NOT NULL DEFAULT '[]',
+            grace_seconds INTEGER NOT NULL DEFAULT 21600,
+            wait_seconds INTEGER NOT NULL DEFAULT 21600,
+            last_fire_at TEXT,
+            last_run_id INTEGER REFERENCES runs (id) ON DELETE SET NULL,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        )""",
+    ),
+    (
+        "index",
+        "sqlite_autoindex_schedules_1",
+        "schedules",
+        None,
+    ),
+    (
+        "table",
         "sellers",
         "sellers",
         """CREATE TABLE sellers (
@@ -451,7 +477,10 @@ def test_expected_schema_matches_the_migration_source() -> None:
     statements: dict[tuple[str, str], str] = {}
     current = ""
     source = (
-        migrations.INITIAL_SCHEMA + migrations.SELLER_HISTORY_AND_AUDIT + migrations.SOURCE_USAGE
+        migrations.INITIAL_SCHEMA
+        + migrations.SELLER_HISTORY_AND_AUDIT
+        + migrations.SOURCE_USAGE
+        + migrations.SCHEDULES
     )
     for line in source.splitlines(keepends=True):
         current += line

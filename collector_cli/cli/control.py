@@ -180,8 +180,39 @@ def status(
         data["waiting"] = [_run_json(store, r) for r in waiting]
         if latest is not None:
             data["last_finished"] = _run_json(store, latest)
+        data["next_scheduled"] = _next_scheduled(store)
         print_json(data)
         return
     console = out()
     for line in status_lines(active, waiting, latest):
         console.print(line, highlight=False)
+    for item in _next_scheduled(store):
+        console.print(
+            f"next scheduled: {item['at_local']} · schedule {item['schedule_id']}"
+            f" ({item['name']}) · preset {item['preset']}",
+            highlight=False,
+            markup=False,
+        )
+
+
+def _next_scheduled(store, count: int = 3) -> list[dict[str, Any]]:  # type: ignore[no-untyped-def]
+    """The next fires of enabled schedules, soonest first."""
+    schedules = [s for s in store.schedules.list() if s.enabled]
+    if not schedules:
+        return []
+    from collector_cli.schedule import cron
+
+    fires = sorted(
+        ((fire, s) for s in schedules for fire in cron.next_fires(s.cron, s.timezone, 1)),
+        key=lambda pair: (pair[0], pair[1].id),
+    )[:count]
+    return [
+        {
+            "schedule_id": s.id,
+            "name": s.name,
+            "preset": s.preset_name,
+            "at_utc": fire.astimezone(cron.zone("UTC")).isoformat(),
+            "at_local": f"{fire.astimezone():%Y-%m-%d %H:%M %Z}",
+        }
+        for fire, s in fires
+    ]
