@@ -49,6 +49,8 @@ def add(
 
     validate_name(preset)
     expression = cron.normalize(cron_expr)
+    if timezone is not None and not timezone.strip():
+        raise UsageError("invalid --timezone '': give an IANA name such as Europe/Berlin")
     tz = timezone or cron.local_zone_name()
     cron.zone(tz)
     name = name if name is not None else preset
@@ -197,6 +199,12 @@ def catch_up(ctx: typer.Context) -> None:
                             lambda s: "\n".join(summary_lines(s)))  # fmt: skip
     if not results:
         err().print("No missed fires to catch up.", markup=False)
+    for schedule, result in results:
+        if result.message:
+            err().print(result.message, markup=False)
+        elif result.summary is not None:
+            err().print(f"schedule {schedule.id} ({schedule.name}): run #{result.summary.run_id}"
+                        f" {result.summary.status}", markup=False)  # fmt: skip
     codes = [r.exit_code for _, r in results]
     raise typer.Exit(max(codes, default=0))
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
@@ -37,6 +38,8 @@ def process_alive(pid: int | None, started_at: float | None) -> bool:
             return False
         if started_at is not None and abs(proc.create_time() - started_at) >= 1.0:
             return False
+        if pid == os.getpid():
+            return True  # this very process, whatever its command line (e.g. an embedding app)
         try:
             return any("collector" in part for part in proc.cmdline())
         except psutil.AccessDenied:

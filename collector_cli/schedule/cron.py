@@ -53,8 +53,11 @@ def normalize(expression: str) -> str:
     for name, value in zip(FIELDS, fields, strict=True):
         if not _FIELD_OK.match(value) or not croniter.is_valid(_probe(name, value)):
             raise UsageError(f"invalid cron expression {expression!r}: bad {name} field {value!r}")
-    if not croniter.is_valid(text):
-        raise UsageError(f"invalid cron expression {expression!r}")
+    from crontab import CronSlices
+
+    # croniter also knows L, W and other extensions the cron daemon does not: refuse those.
+    if not croniter.is_valid(text) or not CronSlices.is_valid(text):
+        raise UsageError(f"invalid cron expression {expression!r}: not standard cron syntax")
     try:
         croniter(text, datetime(2000, 1, 1, tzinfo=UTC), max_years_between_matches=8).get_next(
             datetime
@@ -102,12 +105,24 @@ def local_zone_name() -> str:
     return "UTC"
 
 
+def _repeat(expression: str, moment: datetime) -> bool:
+    """A fixed-hour fire in the hour that a DST fall-back repeats, the second time round:
+    cron runs such a job once, so it is skipped (jobs with a '*' hour run every hour)."""
+    hour = expand(expression).split()[1]
+    return hour != "*" and moment.utcoffset() != moment.replace(fold=0).utcoffset()
+
+
 def next_fires(expression: str, tz: str, count: int = 3, after: datetime | None = None) -> list:
     from croniter import croniter
 
     start = (after or datetime.now(UTC)).astimezone(zone(tz))
     it = croniter(expand(expression), start)
-    return [it.get_next(datetime) for _ in range(count)]
+    fires: list[datetime] = []
+    while len(fires) < count:
+        moment = it.get_next(datetime)
+        if not _repeat(expression, moment):
+            fires.append(moment)
+    return fires
 
 
 def latest_fire(expression: str, tz: str, now: datetime | None = None) -> datetime:
@@ -116,7 +131,10 @@ def latest_fire(expression: str, tz: str, now: datetime | None = None) -> dateti
 
     moment = (now or datetime.now(UTC)).astimezone(zone(tz))
     it = croniter(expand(expression), moment + timedelta(seconds=1))
-    return it.get_prev(datetime)
+    fire = it.get_prev(datetime)
+    while _repeat(expression, fire):
+        fire = it.get_prev(datetime)
+    return fire
 
 
 def describe(expression: str) -> str:

@@ -52,8 +52,12 @@ def log_path(schedule_id: int) -> Path:
 
 
 def _cron_quote(text: str) -> str:
-    """Shell-quoted, and with '%' escaped: cron turns a bare '%' into a newline."""
-    return shlex.quote(text).replace("%", "\\%")
+    """Shell-quoted, with each '%' outside the quotes and escaped (cron turns a bare '%' into
+    a newline, and a backslash inside quotes would stay literal); a line break cannot be
+    written into a crontab line at all."""
+    if "\n" in text or "\r" in text:
+        raise UsageError(f"cannot schedule with a line break in {text!r}: rename the path")
+    return shlex.quote(text).replace("%", "'\\%'")
 
 
 def render_line(schedule_id: int, expression: str, tz: str, db_path: Path) -> str:
@@ -156,8 +160,14 @@ class Crontab:
         changes += [Drift(i, "added") for i in sorted(set(wanted) - set(current))]
         changes += [Drift(i, "updated") for i in sorted(set(wanted) & set(current))
                     if current[i] != wanted[i]]  # fmt: skip
-        duplicates = _count_ours(text) != len(current)
-        if not changes and not duplicates:
+        counts: dict[int, int] = {}
+        for line in text.splitlines():
+            match = _MARKER_RE.search(line)
+            if match:
+                counts[int(match.group(1))] = counts.get(int(match.group(1)), 0) + 1
+        changes += [Drift(i, "deduplicated") for i, n in sorted(counts.items())
+                    if n > 1 and i in wanted and current[i] == wanted[i]]  # fmt: skip
+        if not changes:
             return []
         kept = [line for line in text.splitlines(keepends=True) if not _MARKER_RE.search(line)]
         if kept and not kept[-1].endswith("\n"):
@@ -165,7 +175,3 @@ class Crontab:
         new = "".join(kept) + "".join(wanted[i] + "\n" for i in sorted(wanted))
         self.write(new, text)
         return sorted(changes, key=lambda d: d.schedule_id)
-
-
-def _count_ours(text: str) -> int:
-    return sum(1 for line in text.splitlines() if _MARKER_RE.search(line))

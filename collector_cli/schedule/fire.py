@@ -123,7 +123,7 @@ def _run(
         _notify(store, schedule, None, f"{title}: could not run", str(exc))
         raise
     store.schedules.set_last_run(schedule.id, summary.run_id)
-    outcome = "completed" if summary.exit_code == ExitCode.OK else summary.status
+    outcome = "completed with failures" if summary.exit_code == ExitCode.PARTIAL else summary.status
     _notify(store, schedule, summary.run_id, f"{title}: run #{summary.run_id} {outcome}",
             summarize(summary))  # fmt: skip
     return FireResult(summary.exit_code, "", summary)

@@ -41,7 +41,7 @@ def send(urls: list[str], title: str, body: str) -> list[str]:
     for url in urls:
         try:
             sender = apprise.Apprise()
-            if not sender.add(url) or not sender.notify(title=title, body=body):
+            if not sender.add(url) or not sender.notify(title=title, body=body, body_format="text"):
                 failures.append(f"notification to {mask(url)} failed")
         except Exception as exc:  # a broken notifier must not break the run's ending
             failures.append(f"notification to {mask(url)} failed ({type(exc).__name__})")
