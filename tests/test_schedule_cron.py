@@ -259,12 +259,6 @@ def test_berlin_spring_forward_fires_once_right_after_the_jump() -> None:
     assert got == [utc(2026, 3, 28, 1, 30), utc(2026, 3, 29, 1, 0), utc(2026, 3, 30, 0, 30)]
 
 
-DOUBLE_FIRE = (
-    "BUG cron.next_fires/latest_fire: a fixed time inside the repeated hour of a fall-back"
-    " (Berlin 02:30 on 2026-10-25, New York 01:30 on 2026-11-01) fires twice, once per offset"
-)
-
-
 def test_berlin_fall_back_fires_once() -> None:
     """2026-10-25: 03:00 CEST falls back to 02:00 CET, so 02:30 happens twice on the wall clock;
     cron runs a fixed-time job once (at the first 02:30, 00:30 UTC)."""
