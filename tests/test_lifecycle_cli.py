@@ -477,6 +477,7 @@ def test_status_before_during_and_after_a_run(cli, db_path, config_path, procs) 
         "active": None,
         "waiting": [],
         "last_finished": None,
+        "next_scheduled": [],
     }
 
     set_config(config_path, latency_ms=100)

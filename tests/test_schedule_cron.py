@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -101,7 +102,7 @@ def test_schedule_add_accepts_and_writes_the_line(
     ours = text[len(FOREIGN) :].splitlines()
     assert len(ours) == 1
     assert ours[0].startswith(stored + " "), ours[0]
-    assert ours[0].endswith("# collector-schedule:1")
+    assert re.search(r"# collector-schedule:[0-9a-f]{8}:1$", ours[0])
 
 
 # -- invalid expressions ---------------------------------------------------------------------------

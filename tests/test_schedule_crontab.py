@@ -20,9 +20,10 @@ from pathlib import Path
 import pytest
 
 from collector_cli.schedule import cron
+from collector_cli.schedule.crontab import store_key
 from tests.conftest import connect, dump, subprocess_env
 
-MARK = re.compile(r"#\s*collector-schedule:(\d+)\s*$")
+MARK = re.compile(r"#\s*collector-schedule:[0-9a-f]{8}:(\d+)\s*$")
 
 FOREIGN = (
     "# Edit this file to introduce tasks to be run by cron.\n"
@@ -236,7 +237,8 @@ def test_sync_repairs_drift_and_then_has_nothing_to_repair(cli, tab: Path, db_pa
     conn.close()
     assert sync_lines(cli) == ["schedule 2: line removed"]
     assert_table(tab, {1})
-    edit(tab, lambda t: t + "0 1 * * * /bin/true # collector-schedule:77\n")
+    key = store_key(db_path)
+    edit(tab, lambda t: t + f"0 1 * * * /bin/true # collector-schedule:{key}:77\n")
     assert sync_lines(cli) == ["schedule 77: line removed"]
     assert_table(tab, {1})
 
@@ -279,7 +281,7 @@ def test_list_and_show_json(cli, tab: Path, db_path) -> None:
     assert all(re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d \S+", x) for x in row["next_runs_local"])
     # another zone than the machine's: the line fires every minute and run --schedule decides
     assert row["line"].startswith("* * * * * ")
-    assert row["log"].endswith("schedule-1.log")
+    assert row["log"].endswith(f"schedule-{store_key(db_path)}-1.log")
 
     weekly = show(cli, "2")
     assert weekly["line"].startswith("@weekly ")
@@ -326,7 +328,7 @@ def cron_unescape(command: str) -> tuple[str, str | None]:
 
 def command_part(line: str) -> str:
     """The line minus its 5 timing fields and its trailing marker comment."""
-    match = re.fullmatch(r"\s*(?:\S+\s+){5}(.*?)\s*#\s*collector-schedule:\d+\s*", line)
+    match = re.fullmatch(r"\s*(?:\S+\s+){5}(.*?)\s*#\s*collector-schedule:[0-9a-f]{8}:\d+\s*", line)
     assert match is not None, line
     return match.group(1)
 
@@ -366,7 +368,7 @@ def test_hostile_paths_run_exactly_collector(
 
     command, stdin = cron_unescape(command_part(line))
     assert stdin is None, f"cron would cut the command at a bare '%': {command!r}"
-    log = home / ".local" / "state" / "collector" / "log" / "schedule-1.log"
+    log = home / ".local" / "state" / "collector" / "log" / f"schedule-{store_key(db)}-1.log"
     assert shlex.split(command) == [
         f"COLLECTOR_CONFIG={config}",
         sys.executable, "-m", "collector_cli", "--db", str(db), "run", "--schedule", "1",
@@ -468,3 +470,31 @@ def test_no_crontab_command_says_to_install_cron(
     done = collector("schedule", "list", "--json")
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)[0]["crontab"] == "unknown (no crontab)"
+
+
+def test_two_stores_sharing_one_crontab_keep_each_others_lines(
+    cli, tab: Path, tmp_path: Path
+) -> None:
+    """A test database and the real one write to the same crontab: neither takes the other's
+    line for its own (the marker names the store), and their logs are apart."""
+    first, second = tmp_path / "a" / "first.db", tmp_path / "b" / "second.db"
+    for db in (first, second):
+        ok(cli("--db", str(db), "schedule", "add", "--preset", "demo", "--cron", "0 4 * * *"))
+    lines = [line for line in tab.read_text().splitlines() if "collector-schedule:" in line]
+    assert len(lines) == 2
+    assert {store_key(first), store_key(second)} == {
+        re.search(r"collector-schedule:([0-9a-f]{8}):1$", line).group(1)  # type: ignore[union-attr]
+        for line in lines
+    }
+    for db in (first, second):
+        assert (
+            "nothing to repair"
+            in ok(cli("--db", str(db), "schedule", "sync"))
+            + cli("--db", str(db), "schedule", "sync").stderr
+        )
+        shown = json.loads(ok(cli("--db", str(db), "schedule", "show", "1", "--json")))
+        assert shown["crontab"] == "current"
+        assert store_key(db) in shown["log"]
+    ok(cli("--db", str(first), "schedule", "remove", "1"))
+    remaining = [line for line in tab.read_text().splitlines() if "collector-schedule:" in line]
+    assert len(remaining) == 1 and store_key(second) in remaining[0]

@@ -21,7 +21,7 @@ import pytest
 
 from tests.conftest import connect
 
-MARKER_RE = re.compile(r"#\s*collector-schedule:(\d+)\s*$")
+MARKER_RE = re.compile(r"#\s*collector-schedule:[0-9a-f]{8}:(\d+)\s*$")
 FINISHED = ("completed", "cancelled", "interrupted", "failed")
 
 # Foreign content: comments, environment lines, blank lines, odd spacing, a tab, a job with

@@ -63,8 +63,8 @@ def add(
         raise UsageError(f"invalid schedule name {name!r}: a name cannot be only digits")
     urls = notify.validate(list(notify_urls or []))
     grace_s, wait_s = parse_duration(grace), parse_duration(wait_timeout)
-    table = Crontab()  # no cron installed: say so before anything is stored
     store = state(ctx).store()
+    table = Crontab(store.path)  # no cron installed: say so before anything is stored
     schedule = store.schedules.add(
         name=name, preset_name=preset, cron=expression, timezone=tz, notify=urls,
         grace_seconds=grace_s, wait_seconds=wait_s,
@@ -119,7 +119,7 @@ def show(ctx: typer.Context, ref: Ref, as_json: AsJson = False) -> None:
     """One schedule in full: next 3 fires (local and UTC), its crontab line, log and last run."""
     store = state(ctx).store()
     schedule = store.schedules.find(ref)
-    lines = _lines_or_error()
+    lines = _lines_or_error(store)
     row = _describe(store, schedule, lines)
     if as_json:
         print_json(row)
@@ -142,8 +142,8 @@ def remove(ctx: typer.Context, ref: Ref) -> None:
     """Remove a schedule and its crontab line (its past runs stay in history)."""
     from collector_cli.schedule.crontab import Crontab
 
-    table = Crontab()
     store = state(ctx).store()
+    table = Crontab(store.path)
     schedule = store.schedules.find(ref)
     store.schedules.remove(schedule.id)
     _sync(store, table)
@@ -167,8 +167,9 @@ def sync(ctx: typer.Context, as_json: AsJson = False) -> None:
     """Rewrite our crontab lines from the store and report the drift repaired."""
     from collector_cli.schedule.crontab import Crontab
 
-    table = Crontab()
-    drift = _sync(state(ctx).store(), table)
+    store = state(ctx).store()
+    table = Crontab(store.path)
+    drift = _sync(store, table)
     if as_json:
         print_json([{"schedule_id": d.schedule_id, "change": d.change} for d in drift])
         return
@@ -232,8 +233,8 @@ def _fire(ctx: typer.Context, schedule_id: int, *, manual: bool) -> int:
 def _set_enabled(ctx: typer.Context, ref: str, enabled: bool) -> None:
     from collector_cli.schedule.crontab import Crontab
 
-    table = Crontab()
     store = state(ctx).store()
+    table = Crontab(store.path)
     schedule = store.schedules.find(ref)
     changed = store.schedules.set_enabled(schedule.id, enabled)
     _sync(store, table)
@@ -254,21 +255,21 @@ def _sync(store, table):  # type: ignore[no-untyped-def]
 
     wanted = _wanted(store)
     for schedule_id in wanted:  # cron cannot append to a log in a folder that does not exist
-        log_path(schedule_id).parent.mkdir(parents=True, exist_ok=True)
+        log_path(schedule_id, store.path).parent.mkdir(parents=True, exist_ok=True)
     return table.apply(wanted)
 
 
-def _lines_or_error() -> dict[int, str] | None:
+def _lines_or_error(store) -> dict[int, str] | None:  # type: ignore[no-untyped-def]
     from collector_cli.schedule.crontab import Crontab, CrontabError
 
     try:
-        return Crontab().ours()
+        return Crontab(store.path).ours()
     except CrontabError:
         return None
 
 
 def _with_lines(store):  # type: ignore[no-untyped-def]
-    lines = _lines_or_error()
+    lines = _lines_or_error(store)
     return [(s, lines) for s in store.schedules.list()]
 
 
@@ -304,5 +305,5 @@ def _describe(store, schedule, lines: dict[int, str] | None) -> dict[str, Any]: 
         "last_run": store.schedules.last_run(schedule),
         "crontab": status,
         "line": line,
-        "log": str(log_path(schedule.id)),
+        "log": str(log_path(schedule.id, store.path)),
     }

@@ -24,7 +24,9 @@ from collector_cli.errors import CollectorError, UsageError
 from collector_cli.schedule import cron
 
 MARKER = "collector-schedule:"
-_MARKER_RE = re.compile(r"#\s*" + re.escape(MARKER) + r"(\d+)\s*$")
+# The marker names the store (a hash of its path) and the schedule id, so two stores that share
+# one crontab (a test database and the real one) never take each other's lines for their own.
+_MARKER_RE = re.compile(r"#\s*" + re.escape(MARKER) + r"([0-9a-f]{8}):(\d+)\s*$")
 BACKUPS_KEPT = 10
 EVERY_MINUTE = "* * * * *"
 
@@ -45,10 +47,17 @@ def state_dir() -> Path:
     return user_state_path("collector", appauthor=False)
 
 
-def log_path(schedule_id: int) -> Path:
+def store_key(db_path: Path) -> str:
+    import hashlib
+
+    return hashlib.blake2b(str(db_path.resolve()).encode(), digest_size=4).hexdigest()
+
+
+def log_path(schedule_id: int, db_path: Path) -> Path:
     from platformdirs import user_log_path
 
-    return user_log_path("collector", appauthor=False) / f"schedule-{schedule_id}.log"
+    name = f"schedule-{store_key(db_path)}-{schedule_id}.log"
+    return user_log_path("collector", appauthor=False) / name
 
 
 def _cron_quote(text: str) -> str:
@@ -76,19 +85,21 @@ def render_line(schedule_id: int, expression: str, tz: str, db_path: Path) -> st
     config = os.environ.get("COLLECTOR_CONFIG")
     if config:
         env = f"COLLECTOR_CONFIG={_cron_quote(str(Path(config).expanduser().resolve()))} "
-    log = log_path(schedule_id)
+    log = log_path(schedule_id, db_path)
     command = " ".join(
         _cron_quote(part)
         for part in (sys.executable, "-m", "collector_cli", "--db", str(db_path.resolve()),
                      "run", "--schedule", str(schedule_id))
     )  # fmt: skip
-    return f"{timing} {env}{command} >> {_cron_quote(str(log))} 2>&1 # {MARKER}{schedule_id}"
+    marker = f"{MARKER}{store_key(db_path)}:{schedule_id}"
+    return f"{timing} {env}{command} >> {_cron_quote(str(log))} 2>&1 # {marker}"
 
 
 class Crontab:
-    """Read and write the table as text; ours are the lines that end with our marker."""
+    """Read and write the table as text; ours are the lines that end with this store's marker."""
 
-    def __init__(self) -> None:
+    def __init__(self, db_path: Path) -> None:
+        self.key = store_key(db_path)
         path = os.environ.get("COLLECTOR_CRONTAB")
         self.file = Path(path).expanduser() if path else None
         if self.file is None and shutil.which("crontab") is None:
@@ -144,10 +155,14 @@ class Crontab:
         """schedule id → its line as it stands in the table now."""
         found = {}
         for line in (self.read() if text is None else text).splitlines():
-            match = _MARKER_RE.search(line)
-            if match:
-                found[int(match.group(1))] = line
+            schedule_id = self._id(line)
+            if schedule_id is not None:
+                found[schedule_id] = line
         return found
+
+    def _id(self, line: str) -> int | None:
+        match = _MARKER_RE.search(line)
+        return int(match.group(2)) if match and match.group(1) == self.key else None
 
     def apply(self, wanted: dict[int, str]) -> list[Drift]:
         """Make our lines exactly ``wanted`` (id → line); other lines stay byte-identical.
@@ -162,14 +177,14 @@ class Crontab:
                     if current[i] != wanted[i]]  # fmt: skip
         counts: dict[int, int] = {}
         for line in text.splitlines():
-            match = _MARKER_RE.search(line)
-            if match:
-                counts[int(match.group(1))] = counts.get(int(match.group(1)), 0) + 1
+            schedule_id = self._id(line)
+            if schedule_id is not None:
+                counts[schedule_id] = counts.get(schedule_id, 0) + 1
         changes += [Drift(i, "deduplicated") for i, n in sorted(counts.items())
                     if n > 1 and i in wanted and current[i] == wanted[i]]  # fmt: skip
         if not changes:
             return []
-        kept = [line for line in text.splitlines(keepends=True) if not _MARKER_RE.search(line)]
+        kept = [line for line in text.splitlines(keepends=True) if self._id(line) is None]
         if kept and not kept[-1].endswith("\n"):
             kept[-1] += "\n"
         new = "".join(kept) + "".join(wanted[i] + "\n" for i in sorted(wanted))
