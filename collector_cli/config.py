@@ -80,6 +80,36 @@ def load() -> dict[str, Any]:
     return data
 
 
+def notify_urls(key: str) -> list[str] | None:
+    """A schedule's notification URLs (they may hold passwords, so they live here, 0600,
+    and never in the database); None when the config file has none for ``key``."""
+    urls = load().get("notify", {}).get(key)
+    if urls is None:
+        return None
+    if not isinstance(urls, list) or not all(isinstance(u, str) for u in urls):
+        raise ConfigError(f"config file {config_path()}: notify.{key} must be a list of URLs")
+    return urls
+
+
+def set_notify_urls(key: str, urls: list[str] | None) -> None:
+    """Store (or with None remove) a schedule's URLs; a no-op when nothing changes."""
+    import copy
+
+    data = copy.deepcopy(load())
+    table = data.setdefault("notify", {})
+    if urls:
+        if table.get(key) == urls:
+            return
+        table[key] = list(urls)
+    elif key in table:
+        del table[key]
+    else:
+        return
+    if not table:
+        del data["notify"]
+    write(data)
+
+
 def vendor_setting(vendor: str, key: str) -> tuple[str | None, str]:
     """A vendor setting and where it came from: ``env``, ``config`` or ``default``."""
     spec = VENDOR_KEYS[vendor][key]

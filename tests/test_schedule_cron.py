@@ -35,7 +35,9 @@ def tab(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     path = tmp_path / "crontab"
     path.write_text(FOREIGN, encoding="utf-8")
     monkeypatch.setenv("COLLECTOR_CRONTAB", str(path))
-    monkeypatch.setenv("TZ", "UTC")  # the machine's zone: lines keep their own timing
+    monkeypatch.setenv(
+        "COLLECTOR_CRON_TZ", "UTC"
+    )  # the machine's zone: lines keep their own timing
     return path
 
 
@@ -368,8 +370,17 @@ def test_unknown_time_zone_is_a_usage_error() -> None:
             cron.zone(name)
 
 
-def test_local_zone_name_follows_tz(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("TZ", ":Europe/Berlin")
-    assert cron.local_zone_name() == "Europe/Berlin"
+def test_cron_zone_ignores_the_callers_tz(monkeypatch: pytest.MonkeyPatch) -> None:
+    """cron does not see the invoking shell's TZ: only the machine's zone (or the explicit
+    COLLECTOR_CRON_TZ override) decides whether a line can carry the expression itself."""
+    monkeypatch.delenv("COLLECTOR_CRON_TZ", raising=False)
+    machine = cron.local_zone_name()
     monkeypatch.setenv("TZ", "America/New_York")
-    assert cron.local_zone_name() == "America/New_York"
+    assert cron.local_zone_name() == machine
+    monkeypatch.setenv("COLLECTOR_CRON_TZ", ":Europe/Berlin")
+    assert cron.local_zone_name() == "Europe/Berlin"
+    assert cron.is_cron_zone("Europe/Berlin") and cron.is_cron_zone("Europe/Paris")  # same clock
+    assert not cron.is_cron_zone("Europe/London")
+    monkeypatch.setenv("COLLECTOR_CRON_TZ", "Etc/UTC")
+    assert cron.is_cron_zone("UTC") and cron.is_cron_zone("Zulu")
+    assert not cron.is_cron_zone("America/New_York")

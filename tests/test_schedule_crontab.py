@@ -59,7 +59,7 @@ def tab(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     path.parent.mkdir()
     path.write_bytes(FOREIGN.encode())
     monkeypatch.setenv("COLLECTOR_CRONTAB", str(path))
-    monkeypatch.setenv("TZ", "UTC")
+    monkeypatch.setenv("COLLECTOR_CRON_TZ", "UTC")
     for name in ("XDG_STATE_HOME", "XDG_DATA_HOME", "XDG_CONFIG_HOME"):
         monkeypatch.delenv(name, raising=False)
     return path

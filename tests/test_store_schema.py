@@ -251,7 +251,7 @@ EXPECTED_SCHEMA: list[tuple[str, str, str, str | None]] = [
         "schedules",
         "schedules",
         """CREATE TABLE schedules (
-            id INTEGER PRIMARY KEY,
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
             name TEXT NOT NULL UNIQUE,
             preset_name TEXT NOT NULL,
             cron TEXT NOT NULL,
@@ -262,9 +262,17 @@ EXPECTED_SCHEMA: list[tuple[str, str, str, str | None]] = [
             wait_seconds INTEGER NOT NULL DEFAULT 21600,
             last_fire_at TEXT,
             last_run_id INTEGER REFERENCES runs (id) ON DELETE SET NULL,
+            python TEXT NOT NULL,
+            config_path TEXT,
             created_at TEXT NOT NULL,
             updated_at TEXT NOT NULL
         )""",
+    ),
+    (
+        "table",
+        "sqlite_sequence",
+        "sqlite_sequence",
+        "CREATE TABLE sqlite_sequence(name,seq)",
     ),
     (
         "index",
@@ -499,7 +507,9 @@ def test_expected_schema_matches_the_migration_source() -> None:
     assert not current.strip()
     statements = {_norm(sql) for sql in statements.values()}
     ours = {sql for _, _, _, sql in _expected() if sql is not None}
-    collector_objects = {s for s in ours if "_sqlite_migrations" not in s}
+    collector_objects = {
+        s for s in ours if "_sqlite_migrations" not in s and "sqlite_sequence" not in s
+    }
     assert collector_objects == statements
 
 

@@ -197,8 +197,17 @@ def remove(
 
     validate_name(name)
     store = state(ctx).store()
+    builtin = any(b.name == name for b in BUILTINS)
+    users = store.schedules.using_preset(name)
+    if users and not builtin:  # a built-in comes straight back, so its schedules keep working
+        from collector_cli.errors import UsageError
+
+        names = ", ".join(f"{s.id} ({s.name})" for s in users)
+        raise UsageError(
+            f"preset {name} is used by schedule {names}: `collector schedule remove` it first"
+        )
     store.presets.remove(name)
-    if any(b.name == name for b in BUILTINS):
+    if builtin:
         store.presets.ensure_builtins(BUILTINS)
         err().print(f"Preset {name} is built in: restored to its defaults.")
     else:

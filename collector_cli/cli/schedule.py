@@ -41,17 +41,18 @@ def add(
     ] = "6h",
 ) -> None:
     """Add a schedule and write its crontab line."""
+    from collector_cli import config
     from collector_cli.engine.limits import parse_duration
     from collector_cli.presets import validate_name
     from collector_cli.schedule import cron, notify
-    from collector_cli.schedule.crontab import Crontab
-    from collector_cli.schedule.fire import iso
+    from collector_cli.schedule.crontab import Crontab, command_env
+    from collector_cli.schedule.fire import iso, notify_key
 
     validate_name(preset)
     expression = cron.normalize(cron_expr)
     if timezone is not None and not timezone.strip():
         raise UsageError("invalid --timezone '': give an IANA name such as Europe/Berlin")
-    tz = timezone or cron.local_zone_name()
+    tz = timezone or cron.default_zone_name()
     cron.zone(tz)
     name = name if name is not None else preset
     if not NAME_RE.fullmatch(name):
@@ -63,17 +64,25 @@ def add(
         raise UsageError(f"invalid schedule name {name!r}: a name cannot be only digits")
     urls = notify.validate(list(notify_urls or []))
     grace_s, wait_s = parse_duration(grace), parse_duration(wait_timeout)
+    if grace_s < 60:
+        raise UsageError(f"invalid --grace {grace!r}: at least 1m (a run takes time to start)")
     store = state(ctx).store()
     table = Crontab(store.path)  # no cron installed: say so before anything is stored
+    python, config_path = command_env()
     schedule = store.schedules.add(
-        name=name, preset_name=preset, cron=expression, timezone=tz, notify=urls,
-        grace_seconds=grace_s, wait_seconds=wait_s,
-        last_fire_at=iso(cron.latest_fire(expression, tz)),
+        name=name, preset_name=preset, cron=expression, timezone=tz,
+        notify=[notify.mask(u) for u in urls], grace_seconds=grace_s, wait_seconds=wait_s,
+        last_fire_at=iso(cron.latest_fire(expression, tz)), python=python,
+        config_path=config_path,
     )  # fmt: skip
+    key = notify_key(store.path, schedule.id)
     try:
+        if urls:
+            config.set_notify_urls(key, urls)  # 0600 config file, never the database
         _sync(store, table)
-    except Exception:
+    except BaseException:
         store.schedules.remove(schedule.id)  # the line could not be written: keep nothing
+        config.set_notify_urls(key, None)
         raise
     fires = cron.next_fires(expression, tz, 1)
     err().print(
@@ -140,13 +149,18 @@ def show(ctx: typer.Context, ref: Ref, as_json: AsJson = False) -> None:
 @app.command("remove")
 def remove(ctx: typer.Context, ref: Ref) -> None:
     """Remove a schedule and its crontab line (its past runs stay in history)."""
+    from collector_cli import config
     from collector_cli.schedule.crontab import Crontab
+    from collector_cli.schedule.fire import notify_key
 
     store = state(ctx).store()
     table = Crontab(store.path)
     schedule = store.schedules.find(ref)
+    wanted = _wanted(store)
+    wanted.pop(schedule.id, None)
+    table.apply(wanted)  # the line goes first: a refused write leaves the schedule in place
     store.schedules.remove(schedule.id)
-    _sync(store, table)
+    config.set_notify_urls(notify_key(store.path, schedule.id), None)
     err().print(f"Removed schedule {schedule.id} ({schedule.name}).", markup=False)
 
 
@@ -211,7 +225,15 @@ def catch_up(ctx: typer.Context) -> None:
 
 
 def run_scheduled(ctx: typer.Context, schedule_id: int) -> None:
-    """`collector run --schedule ID`: what the crontab line calls."""
+    """`collector run --schedule ID`: what the crontab line calls. It never creates a
+    database: a line left behind for a deleted one must not make a new one every minute."""
+    from collector_cli.errors import StoreError
+    from collector_cli.store.db import default_db_path
+
+    path = state(ctx).db_path or default_db_path()
+    if not path.exists():
+        raise StoreError(f"no database at {path}: `collector schedule sync` there, or remove"
+                         " this crontab line")  # fmt: skip
     raise typer.Exit(_fire(ctx, schedule_id, manual=False))
 
 
@@ -231,23 +253,35 @@ def _fire(ctx: typer.Context, schedule_id: int, *, manual: bool) -> int:
 
 
 def _set_enabled(ctx: typer.Context, ref: str, enabled: bool) -> None:
+    from collector_cli.schedule import cron
     from collector_cli.schedule.crontab import Crontab
+    from collector_cli.schedule.fire import iso
 
     store = state(ctx).store()
     table = Crontab(store.path)
     schedule = store.schedules.find(ref)
-    changed = store.schedules.set_enabled(schedule.id, enabled)
-    _sync(store, table)
+    wanted = _wanted(store)
+    if enabled:
+        wanted[schedule.id] = _line(store, schedule)
+    else:
+        wanted.pop(schedule.id, None)
+    table.apply(wanted)  # the line goes first: a refused write leaves the flag as it was
+    due = iso(cron.latest_fire(schedule.cron, schedule.timezone)) if enabled else None
+    changed = store.schedules.set_enabled(schedule.id, enabled, due)
     word = "enabled" if enabled else "disabled"
     err().print(f"Schedule {schedule.id} ({schedule.name}) {word}"
                 + ("" if changed else " already"), markup=False)  # fmt: skip
 
 
-def _wanted(store) -> dict[int, str]:  # type: ignore[no-untyped-def]
+def _line(store, schedule) -> str:  # type: ignore[no-untyped-def]
     from collector_cli.schedule.crontab import render_line
 
-    return {s.id: render_line(s.id, s.cron, s.timezone, store.path)
-            for s in store.schedules.list() if s.enabled}  # fmt: skip
+    return render_line(schedule.id, schedule.cron, schedule.timezone, store.path,
+                       schedule.python, schedule.config_path)  # fmt: skip
+
+
+def _wanted(store) -> dict[int, str]:  # type: ignore[no-untyped-def]
+    return {s.id: _line(store, s) for s in store.schedules.list() if s.enabled}
 
 
 def _sync(store, table):  # type: ignore[no-untyped-def]
@@ -274,11 +308,11 @@ def _with_lines(store):  # type: ignore[no-untyped-def]
 
 
 def _describe(store, schedule, lines: dict[int, str] | None) -> dict[str, Any]:  # type: ignore[no-untyped-def]
-    from collector_cli.schedule import cron, notify
-    from collector_cli.schedule.crontab import log_path, render_line
+    from collector_cli.schedule import cron
+    from collector_cli.schedule.crontab import log_path
 
     fires = cron.next_fires(schedule.cron, schedule.timezone, 3)
-    wanted = render_line(schedule.id, schedule.cron, schedule.timezone, store.path)
+    wanted = _line(store, schedule)
     line = None if lines is None else lines.get(schedule.id)
     if lines is None:
         status = "unknown (no crontab)"
@@ -295,8 +329,9 @@ def _describe(store, schedule, lines: dict[int, str] | None) -> dict[str, Any]: 
         "cron": schedule.cron,
         "description": cron.describe(schedule.cron),
         "timezone": schedule.timezone,
+        "preset_exists": store.presets.exists(schedule.preset_name),
         "enabled": schedule.enabled,
-        "notify": [notify.mask(u) for u in schedule.notify],
+        "notify": schedule.notify,  # masked; the URLs themselves are in the config file
         "grace_seconds": schedule.grace_seconds,
         "wait_seconds": schedule.wait_seconds,
         "last_fire_at": schedule.last_fire_at,

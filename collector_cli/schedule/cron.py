@@ -89,27 +89,59 @@ def zone(name: str) -> ZoneInfo:
         ) from None
 
 
-def local_zone_name() -> str:
-    """The machine's time zone, which is the one the cron daemon uses."""
+def local_zone_name() -> str | None:
+    """The machine's time zone, the one the cron daemon uses (never the caller's TZ, which cron
+    does not see); None when it cannot be told, and then every line is an every-minute line."""
     import os
+    from pathlib import Path
 
-    env = os.environ.get("TZ")
-    if env:
-        return env.lstrip(":")
+    override = os.environ.get("COLLECTOR_CRON_TZ")  # a cron daemon run with another zone
+    if override:
+        return override.lstrip(":")
     try:
-        target = os.path.realpath("/etc/localtime")
-        if "zoneinfo/" in target:
-            return target.split("zoneinfo/", 1)[1]
+        name = Path("/etc/timezone").read_text(encoding="utf-8").strip()
+        if name:
+            return name
     except OSError:
         pass
-    return "UTC"
+    target = os.path.realpath("/etc/localtime")
+    if "zoneinfo/" in target:
+        return target.split("zoneinfo/", 1)[1]
+    return None
+
+
+def default_zone_name() -> str:
+    return local_zone_name() or "UTC"
+
+
+def is_cron_zone(name: str) -> bool:
+    """Whether ``name`` keeps the same clock as the cron daemon's zone (aliases such as UTC
+    and Etc/UTC, or US/Eastern and America/New_York, count as the same) over two years."""
+    local = local_zone_name()
+    if local is None:
+        return False
+    if local == name:
+        return True
+    try:
+        a, b = ZoneInfo(local), ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return False
+    start = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    return all(
+        (start + timedelta(hours=h)).astimezone(a).utcoffset()
+        == (start + timedelta(hours=h)).astimezone(b).utcoffset()
+        for h in range(0, 2 * 365 * 24, 6)
+    )
 
 
 def _repeat(expression: str, moment: datetime) -> bool:
-    """A fixed-hour fire in the hour that a DST fall-back repeats, the second time round:
-    cron runs such a job once, so it is skipped (jobs with a '*' hour run every hour)."""
-    hour = expand(expression).split()[1]
-    return hour != "*" and moment.utcoffset() != moment.replace(fold=0).utcoffset()
+    """A fixed-time fire in the hour that a DST fall-back repeats, the second time round: cron
+    runs such a job once, so it is skipped (jobs whose minute or hour starts with '*' are
+    wildcard jobs and run in both)."""
+    minute, hour = expand(expression).split()[:2]
+    if minute.startswith("*") or hour.startswith("*"):  # Debian cron: a wildcard job
+        return False
+    return moment.utcoffset() != moment.replace(fold=0).utcoffset()
 
 
 def next_fires(expression: str, tz: str, count: int = 3, after: datetime | None = None) -> list:

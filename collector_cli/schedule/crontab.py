@@ -47,6 +47,13 @@ def state_dir() -> Path:
     return user_state_path("collector", appauthor=False)
 
 
+def command_env() -> tuple[str, str | None]:
+    """The interpreter and config file of this invocation, recorded with a schedule at `add`
+    so later commands (run from another shell) write the same line."""
+    config = os.environ.get("COLLECTOR_CONFIG")
+    return sys.executable, str(Path(config).expanduser().resolve()) if config else None
+
+
 def store_key(db_path: Path) -> str:
     import hashlib
 
@@ -69,7 +76,14 @@ def _cron_quote(text: str) -> str:
     return shlex.quote(text).replace("%", "'\\%'")
 
 
-def render_line(schedule_id: int, expression: str, tz: str, db_path: Path) -> str:
+def render_line(
+    schedule_id: int,
+    expression: str,
+    tz: str,
+    db_path: Path,
+    python: str,
+    config_path: str | None,
+) -> str:
     """The whole crontab line for a schedule: absolute interpreter and DB paths, output to a
     per-schedule log, no secret (scheduled runs read credentials from the config file).
 
@@ -78,17 +92,14 @@ def render_line(schedule_id: int, expression: str, tz: str, db_path: Path) -> st
     """
     from crontab import CronSlices
 
-    timing = expression if tz == cron.local_zone_name() else EVERY_MINUTE
+    timing = expression if cron.is_cron_zone(tz) else EVERY_MINUTE
     if not CronSlices.is_valid(timing):
         raise UsageError(f"python-crontab refuses the time fields {timing!r}")
-    env = ""
-    config = os.environ.get("COLLECTOR_CONFIG")
-    if config:
-        env = f"COLLECTOR_CONFIG={_cron_quote(str(Path(config).expanduser().resolve()))} "
+    env = f"COLLECTOR_CONFIG={_cron_quote(config_path)} " if config_path else ""
     log = log_path(schedule_id, db_path)
     command = " ".join(
         _cron_quote(part)
-        for part in (sys.executable, "-m", "collector_cli", "--db", str(db_path.resolve()),
+        for part in (python, "-m", "collector_cli", "--db", str(db_path.resolve()),
                      "run", "--schedule", str(schedule_id))
     )  # fmt: skip
     marker = f"{MARKER}{store_key(db_path)}:{schedule_id}"
@@ -114,13 +125,14 @@ class Crontab:
 
     def read(self) -> str:
         if self.file is not None:
-            try:
-                return self.file.read_text(encoding="utf-8")
+            try:  # a foreign line in another encoding goes back out byte for byte
+                return self.file.read_text(encoding="utf-8", errors="surrogateescape")
             except FileNotFoundError:
                 return ""
             except OSError as exc:
                 raise CrontabError(f"cannot read {self.file}: {exc.strerror}") from None
-        result = subprocess.run(["crontab", "-l"], capture_output=True, text=True)
+        result = subprocess.run(["crontab", "-l"], capture_output=True, text=True,
+                                errors="surrogateescape")  # fmt: skip
         if result.returncode != 0:
             if "no crontab" in result.stderr.lower():
                 return ""
@@ -133,13 +145,14 @@ class Crontab:
             tmp = self.file.with_name(f".{self.file.name}.tmp")
             try:
                 self.file.parent.mkdir(parents=True, exist_ok=True)
-                tmp.write_text(text, encoding="utf-8")
+                tmp.write_text(text, encoding="utf-8", errors="surrogateescape")
                 os.replace(tmp, self.file)
             except OSError as exc:
                 tmp.unlink(missing_ok=True)
                 raise CrontabError(f"cannot write {self.file}: {exc.strerror}") from None
             return
-        result = subprocess.run(["crontab", "-"], input=text, capture_output=True, text=True)
+        result = subprocess.run(["crontab", "-"], input=text, capture_output=True, text=True,
+                                errors="surrogateescape")  # fmt: skip
         if result.returncode != 0:
             raise CrontabError(f"crontab refused the new table: {result.stderr.strip()}")
 
@@ -147,7 +160,9 @@ class Crontab:
         folder = state_dir() / "crontab-backups"
         folder.mkdir(parents=True, exist_ok=True, mode=0o700)
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
-        (folder / f"crontab-{stamp}.txt").write_text(previous, encoding="utf-8")
+        (folder / f"crontab-{stamp}.txt").write_text(
+            previous, encoding="utf-8", errors="surrogateescape"
+        )
         for old in sorted(folder.glob("crontab-*.txt"))[:-BACKUPS_KEPT]:
             old.unlink(missing_ok=True)
 

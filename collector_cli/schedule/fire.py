@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 
 from collector_cli.engine.events import Reporter, RunSummary
 from collector_cli.engine.limits import RunLimits
@@ -27,6 +28,13 @@ class FireResult:
     exit_code: int
     message: str
     summary: RunSummary | None = None
+
+
+def notify_key(db_path: Path, schedule_id: int) -> str:
+    """Where a schedule's notification URLs live in the config file: ``[notify]`` key."""
+    from collector_cli.schedule.crontab import store_key
+
+    return f"{store_key(db_path)}-{schedule_id}"
 
 
 def iso(moment: datetime) -> str:
@@ -68,6 +76,13 @@ def fire(
             return FireResult(0, "")  # not a fire time (every-minute line, other time zone)
         if not store.schedules.claim_fire(schedule.id, iso(due)):
             return FireResult(0, "")  # another invocation took this fire
+        running = store.schedules.active_run(schedule.id)
+        if running is not None:  # its previous fire still runs or waits: one queue entry only
+            message = (f"schedule {schedule.id} ({schedule.name}): fire at {iso(due)} joined"
+                       f" run {running}, which is still active")  # fmt: skip
+            store.events.add(None, "info", "schedule_coalesced", message,
+                             {"schedule_id": schedule.id, "run_id": running})  # fmt: skip
+            return FireResult(0, message)
         late = (moment - due).total_seconds()
         if late > schedule.grace_seconds:
             message = (f"schedule {schedule.id} ({schedule.name}): fire at {iso(due)} missed by"
@@ -90,7 +105,10 @@ def catch_up(
     results = []
     for schedule in store.schedules.list():
         if schedule.enabled and due_fire(schedule, moment) is not None:
-            result = fire(store, schedule.id, reporter_for(), summarize, now=moment)
+            try:
+                result = fire(store, schedule.id, reporter_for(), summarize, now=moment)
+            except CollectorError as exc:  # one broken schedule must not stop the others
+                result = FireResult(int(exc.exit_code), f"schedule {schedule.id}: {exc}")
             results.append((schedule, result))
     return results
 
@@ -132,6 +150,18 @@ def _run(
 def _notify(store: Store, schedule: Schedule, run_id: int | None, title: str, body: str) -> None:
     if not schedule.notify:
         return
-    for failure in notify.send(schedule.notify, title, body):
+    from collector_cli import config
+
+    try:
+        urls = config.notify_urls(notify_key(store.path, schedule.id))
+    except CollectorError as exc:
+        urls, problem = None, str(exc)
+    else:
+        problem = f"no notify URLs for it in {config.config_path()}"
+    if not urls:
+        message = f"schedule {schedule.id}: {problem}"
+        store.events.add(run_id, "warning", "notify_failed", message, {"schedule_id": schedule.id})
+        return
+    for failure in notify.send(urls, title, body):
         store.events.add(run_id, "warning", "notify_failed", failure,
                          {"schedule_id": schedule.id})  # fmt: skip

@@ -11,15 +11,24 @@ from urllib.parse import urlsplit
 
 from collector_cli.errors import UsageError
 
+# Schemes whose host is a server name; for the others (pbul://, prowl://, ntfy://…) the "host"
+# is an API key, a token or a private topic, so nothing but the scheme is shown.
+SERVER_SCHEMES = {"mailto", "mailtos", "json", "jsons", "xml", "xmls", "form", "forms",
+                  "http", "https"}  # fmt: skip
+
 
 def mask(url: str) -> str:
-    """Scheme and host only: ``mailto://smtp.example.com/…``; user, password, path dropped."""
+    """``mailto://smtp.example.com/…`` or ``pbul://…``: user, password, path, tokens dropped."""
     try:
         parts = urlsplit(url)
         host = parts.hostname or ""
     except ValueError:
         return "<unreadable URL>"
-    return f"{parts.scheme}://{host}/…" if parts.scheme else "<not a URL>"
+    if not parts.scheme:
+        return "<not a URL>"
+    if parts.scheme.lower() in SERVER_SCHEMES and host:
+        return f"{parts.scheme}://{host}/…"
+    return f"{parts.scheme}://…"
 
 
 def validate(urls: list[str]) -> list[str]:

@@ -291,7 +291,7 @@ END;
 # is one conditional UPDATE, so two invocations for the same minute can never both run.
 SCHEDULES = """
 CREATE TABLE schedules (
-    id INTEGER PRIMARY KEY,
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
     name TEXT NOT NULL UNIQUE,
     preset_name TEXT NOT NULL,
     cron TEXT NOT NULL,
@@ -302,6 +302,8 @@ CREATE TABLE schedules (
     wait_seconds INTEGER NOT NULL DEFAULT 21600,
     last_fire_at TEXT,
     last_run_id INTEGER REFERENCES runs (id) ON DELETE SET NULL,
+    python TEXT NOT NULL,
+    config_path TEXT,
     created_at TEXT NOT NULL,
     updated_at TEXT NOT NULL
 );

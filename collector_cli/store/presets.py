@@ -47,6 +47,9 @@ class PresetRepo:
     def list(self) -> list[Preset]:
         return [_from_row(r) for r in self.store.query("SELECT * FROM presets ORDER BY name")]
 
+    def exists(self, name: str) -> bool:
+        return self.store.query_one("SELECT 1 FROM presets WHERE name = ?", (name,)) is not None
+
     def get(self, name: str) -> Preset:
         row = self.store.query_one("SELECT * FROM presets WHERE name = ?", (name,))
         if row is None:

@@ -22,11 +22,13 @@ class Schedule:
     cron: str
     timezone: str
     enabled: bool
-    notify: list[str] = field(default_factory=list)
+    notify: list[str] = field(default_factory=list)  # masked: the URLs live in the config file
     grace_seconds: int = 21600
     wait_seconds: int = 21600
     last_fire_at: str | None = None
     last_run_id: int | None = None
+    python: str = ""  # the interpreter and config file the crontab line uses, fixed at `add`
+    config_path: str | None = None
     created_at: str = ""
 
     @classmethod
@@ -43,6 +45,8 @@ class Schedule:
             wait_seconds=row["wait_seconds"],
             last_fire_at=row["last_fire_at"],
             last_run_id=row["last_run_id"],
+            python=row["python"],
+            config_path=row["config_path"],
             created_at=row["created_at"],
         )
 
@@ -52,8 +56,8 @@ class ScheduleRepo:
         self.store = store
 
     def add(self, *, name: str, preset_name: str, cron: str, timezone: str,
-            notify: list[str], grace_seconds: int, wait_seconds: int,
-            last_fire_at: str | None) -> Schedule:  # fmt: skip
+            notify: list[str], grace_seconds: int, wait_seconds: int, last_fire_at: str | None,
+            python: str, config_path: str | None) -> Schedule:  # fmt: skip
         """A new schedule; ``last_fire_at`` = now, so fires before it was added are not 'missed'."""
         now = utcnow()
         self.store.presets.get(preset_name)  # NotFoundError names the preset
@@ -61,10 +65,10 @@ class ScheduleRepo:
             with self.store.transaction() as conn:
                 cur = conn.execute(
                     "INSERT INTO schedules (name, preset_name, cron, timezone, notify,"
-                    " grace_seconds, wait_seconds, last_fire_at, created_at, updated_at)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    " grace_seconds, wait_seconds, last_fire_at, python, config_path,"
+                    " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (name, preset_name, cron, timezone, json.dumps(notify), grace_seconds,
-                     wait_seconds, last_fire_at, now, now),
+                     wait_seconds, last_fire_at, python, config_path, now, now),
                 )  # fmt: skip
         except sqlite3.IntegrityError:
             raise UsageError(f"a schedule named {name!r} already exists") from None
@@ -100,14 +104,28 @@ class ScheduleRepo:
         with self.store.transaction() as conn:
             conn.execute("DELETE FROM schedules WHERE id = ?", (schedule_id,))
 
-    def set_enabled(self, schedule_id: int, enabled: bool) -> bool:
-        """True if the flag changed."""
+    def set_enabled(self, schedule_id: int, enabled: bool, last_fire_at: str | None) -> bool:
+        """True if the flag changed. Enabling sets ``last_fire_at`` (now's fire), so fires
+        from the disabled period are not caught up."""
         with self.store.transaction() as conn:
             cur = conn.execute(
-                "UPDATE schedules SET enabled = ?, updated_at = ? WHERE id = ? AND enabled != ?",
-                (int(enabled), utcnow(), schedule_id, int(enabled)),
+                "UPDATE schedules SET enabled = ?, updated_at = ?,"
+                " last_fire_at = coalesce(?, last_fire_at) WHERE id = ? AND enabled != ?",
+                (int(enabled), utcnow(), last_fire_at, schedule_id, int(enabled)),
             )
         return cur.rowcount == 1
+
+    def active_run(self, schedule_id: int) -> int | None:
+        """A run of this schedule that is running or waiting, if any."""
+        row = self.store.query_one(
+            "SELECT id FROM runs WHERE trigger = ? AND status IN ('running', 'waiting')"
+            " ORDER BY id LIMIT 1",
+            (f"schedule:{schedule_id}",),
+        )
+        return int(row[0]) if row else None
+
+    def using_preset(self, preset_name: str) -> list[Schedule]:
+        return [s for s in self.list() if s.preset_name == preset_name]
 
     def claim_fire(self, schedule_id: int, fire_at: str) -> bool:
         """Mark ``fire_at`` handled; False if this fire (or a later one) was already claimed."""
