@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import sys
@@ -147,6 +148,7 @@ class _Destination:
         self.path, self.newline, self.clipboard = path, newline, clipboard
         self.tmp: Path | None = None
         self.stream: TextIO | None = None
+        self.stdout_copy: TextIO | None = None  # our buffered writer over fd 1, if any
 
     def __enter__(self) -> _Destination:
         if self.clipboard:
@@ -163,8 +165,19 @@ class _Destination:
             except OSError as exc:
                 raise UsageError(f"cannot write {self.path}: {exc.strerror}") from None
         else:
-            sys.stdout.reconfigure(encoding="utf-8", newline=self.newline)  # type: ignore[union-attr]
-            self.stream = sys.stdout
+            # Its own 64 KiB buffer over the stdout descriptor: sys.stdout may be unbuffered
+            # (PYTHONUNBUFFERED) and would then make one write() per row.
+            sys.stdout.flush()
+            try:
+                fd = sys.stdout.fileno()
+            except (AttributeError, OSError, ValueError):  # a stream with no descriptor
+                sys.stdout.reconfigure(encoding="utf-8", newline=self.newline)  # type: ignore[union-attr]
+                self.stream = sys.stdout
+            else:
+                self.stdout_copy = self.stream = open(
+                    fd, "w", encoding="utf-8", newline=self.newline, buffering=1 << 16,
+                    closefd=False,
+                )  # fmt: skip
         return self
 
     def write(self, text: str) -> int:
@@ -188,6 +201,11 @@ class _Destination:
             self.tmp = None
 
     def __exit__(self, *exc: object) -> None:
+        if self.stdout_copy is not None:
+            # Closing flushes (the descriptor stays open); a reader that went away (`| head`)
+            # leaves nothing more to say.
+            with contextlib.suppress(OSError):
+                self.stdout_copy.close()
         if self.path is not None and self.stream is not None and not self.stream.closed:
             self.stream.close()
         if self.tmp is not None:

@@ -126,10 +126,18 @@ class ExportRepo:
         """A read transaction; with ``for_marking`` a write lock, so what is read is exactly
         what gets marked. Commits only if the caller's block finishes."""
         conn = self.store.conn
+        # A full scan would fill the run-sized page cache (64 MiB) for nothing: an export
+        # reads each page once, so a small cache keeps its memory flat however many sellers.
+        cache = conn.execute("PRAGMA cache_size").fetchone()[0]
+        conn.execute("PRAGMA cache_size = -2048")
         conn.execute("BEGIN IMMEDIATE" if for_marking else "BEGIN")
         try:
             yield ExportSnapshot(conn, selection)
         except BaseException:
             conn.execute("ROLLBACK")
             raise
+        finally:
+            if not conn.in_transaction:
+                conn.execute(f"PRAGMA cache_size = {int(cache)}")
         conn.execute("COMMIT")
+        conn.execute(f"PRAGMA cache_size = {int(cache)}")
