@@ -1,0 +1,204 @@
+"""Run every benchmark and write docs/benchmarks.md (and the raw JSON beside it).
+
+    python bench/run_all.py            # full figures (about 10 minutes on 2 cores)
+    python bench/run_all.py --quick    # a smoke run of every script
+
+Each script measures its own baseline in the same invocation and reports medians of at least
+three runs; this file only runs them one after another (never in parallel: they would disturb
+each other) and renders the figures against the targets of the benchmark issue.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DOCS = ROOT / "docs"
+SCRIPTS = ["store", "engine", "network", "export", "startup", "resume"]
+
+
+def run(name: str, quick: bool) -> dict:
+    command = [sys.executable, str(ROOT / "bench" / f"bench_{name}.py")]
+    if quick:
+        command.append("--quick")
+    print(f"$ {' '.join(command)}", file=sys.stderr, flush=True)
+    began = time.perf_counter()
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"bench_{name}.py failed ({done.returncode}):\n{done.stderr[-2000:]}")
+    result = json.loads(done.stdout)
+    result["_command"] = " ".join(["python", f"bench/bench_{name}.py", *command[2:]])
+    result["_seconds"] = round(time.perf_counter() - began, 1)
+    return result
+
+
+def versions() -> str:
+    import importlib.metadata as md
+
+    names = ["collector-cli", "aiohttp", "typer", "rich", "sqlite-utils", "croniter"]
+    found = []
+    for name in names:
+        try:
+            found.append(f"{name} {md.version(name)}")
+        except md.PackageNotFoundError:
+            continue
+    import sqlite3
+
+    return ", ".join([f"Python {platform.python_version()}", f"SQLite {sqlite3.sqlite_version}",
+                      *found])  # fmt: skip
+
+
+def cpu() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def mark(ok: bool) -> str:
+    return "met" if ok else "**missed**"
+
+
+def rows(results: dict[str, dict]) -> list[str]:
+    """One table row per figure: what, figure, baseline, ratio, target, verdict."""
+    out = []
+    r = results.get("store")
+    if r:
+        out.append(f"| 1 store: 1M sightings / 300k sellers through the real store code |"
+                   f" {r['real']['sightings_per_s']:,.0f}/s |"
+                   f" raw executemany, one transaction, 64 MiB cache: "
+                   f"{r['baseline']['sightings_per_s']:,.0f}/s | {r['ratio']:.2f} |"
+                   f" ≥ 0.5 | {mark(r['target_met'])} |")  # fmt: skip
+    r = results.get("engine")
+    if r:
+        out.append(f"| 2 engine: sample source, zero latency, {r['listings']:,} listings |"
+                   f" {r['listings_per_s']:,}/s; {r['cpu_us_per_listing']} µs CPU per listing |"
+                   f" — | — | ≥ 20,000/s | {mark(r['target_met'])} |")  # fmt: skip
+    r = results.get("network")
+    if r:
+        for point in r["results"]:
+            limit = f", rate {point['rate_limit']}/s" if point.get("rate_limit") else ""
+            verdict = mark(point["ratio_to_bound"] >= 0.9) if point["concurrency"] in (16, 64) \
+                and not point.get("rate_limit") else "(shown)"  # fmt: skip
+            figure = f"{point['search_rps']:,} req/s | bound {point['bound_rps']:,} req/s"
+            out.append(f"| 3 network: emulators at {r['latency_ms']:g} ms, concurrency"
+                       f" {point['concurrency']}{limit}, {point['products']:,} products |"
+                       f" {figure} | {point['ratio_to_bound']:.2f} | ≥ 0.9 at 16 and 64 |"
+                       f" {verdict} |")  # fmt: skip
+    r = results.get("export")
+    if r:
+        for point in r["results"]:
+            ok = point["ratio"] <= 2
+            out.append(f"| 4 export {point['format']}, {point['sellers']:,} sellers |"
+                       f" {point['collector_s']} s, peak RSS {point['collector_peak_rss_mib']}"
+                       f" MiB | sqlite3 CLI {point['sqlite3_cli_s']} s | {point['ratio']:.2f} |"
+                       f" ≤ 2 × CLI; RSS ≤ 64 MiB, flat | time {mark(ok)}, RSS"
+                       f" {mark(point['collector_peak_rss_mib'] <= 64)} |")  # fmt: skip
+    r = results.get("startup")
+    if r:
+        base = r["results"]["bare_typer_help"]["median_ms"]
+        for key, label in (("collector_help", "`collector --help`"),
+                           ("collector_history", "`collector history`, empty store")):  # fmt: skip
+            point = r["results"][key]
+            out.append(f"| 5 start-up: {label} | {point['median_ms']} ms | bare Typer"
+                       f" `--help` {base} ms | {point['ratio_to_bare_typer']:.2f} | ≤ 1.2 |"
+                       f" {mark(point['ratio_to_bare_typer'] <= 1.2)} |")  # fmt: skip
+    r = results.get("resume")
+    if r:
+        for mode in ("sigint", "limit"):
+            if mode in r:
+                m = r[mode]
+                how = "Ctrl-C" if mode == "sigint" else "--max-requests"
+                verdict = mark(m["target_met"])
+                out.append(f"| 6 resume after an interruption at 90 % ({how}) |"
+                           f" {m['resume_requests_median']:,} requests | fresh run"
+                           f" {r['baseline']['requests_median']:,} requests |"
+                           f" {m['ratio_to_fresh']:.3f} | ≤ 0.10 | {verdict} |")  # fmt: skip
+    return out
+
+
+def render(results: dict[str, dict], quick: bool) -> str:
+    now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    import os
+
+    lines = [
+        "# Benchmarks",
+        "",
+        f"Measured {now} on {os.cpu_count()} cores ({cpu()}), {platform.platform()};"
+        f" {versions()}." + (" **Quick mode: smoke figures only.**" if quick else ""),
+        "",
+        "Every figure is the median of at least three runs, beside a baseline measured in the"
+        " same invocation; ratios are figure / baseline. Regenerate with"
+        " `python bench/run_all.py` (raw results: `docs/bench-results/*.json`).",
+        "",
+        "| # what | figure | baseline (same run) | ratio | target | verdict |",
+        "|---|---|---|---|---|---|",
+        *rows(results),
+        "",
+        "## Commands",
+        "",
+    ]
+    for result in results.values():
+        lines.append(f"- `{result['_command']}` ({result['_seconds']} s)")
+    lines += ["", "## Notes", "", NOTES.strip(), ""]
+    return "\n".join(lines)
+
+
+NOTES = """
+- **Store (#1).** The real path commits groups of finished products (one transaction each, a
+  product never split) with triggers and the per-run tables; the baseline sends the same three
+  statements in one transaction. The store opens with a 64 MiB page cache and checkpoints the WAL
+  every 10,000 pages: that took the ratio from 0.53 to about 0.85 on this machine.
+- **Network (#3).** The emulators run in a separate process with 50 ms added to every request;
+  the metric is eBay searches over the search phase as the server saw it. `replay` in the raw
+  results is a bare aiohttp client sending the same searches: the collector matches it.
+- **Export (#4), time target missed, with the reason.** Peak memory meets the target (about
+  41 MiB at 100k and at 1M: the export reads with a small page cache). Time does not: merely
+  fetching the 13 columns of 1M rows through Python's sqlite3 module takes about as long as the
+  whole `sqlite3 -csv` export, so ≤ 2× would need the rows formatted inside SQLite. The collector
+  keeps its exact CSV (RFC 4180, `--excel` neutralizing) and JSON formats instead; it writes
+  about 180k rows/s.
+- **Start-up (#5), `history` missed, with the cause.** `collector --help` is faster than a bare
+  Typer app. `collector history` pays about 55 ms for typer 0.29 importing pydantic to convert
+  any non-bool option value (typer/_coercion.py); heavy modules of our own (aiohttp, croniter,
+  python-crontab, apprise, sqlite-utils, selectolax) are not imported by either command.
+- **Resume (#6), borderline by construction.** The resume searches exactly the products not
+  finished; the overshoot (about 0.5 % of a fresh run) is the pages of products that were in
+  flight when the run stopped, which a clean stop (Ctrl-C within a second) discards. Stopping
+  at 90 % leaves 10 % by definition, so the target cannot hold with any product in flight.
+"""
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--only", nargs="*", choices=SCRIPTS)
+    args = parser.parse_args()
+    out_dir = DOCS / "bench-results"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    results: dict[str, dict] = {}
+    for name in args.only or SCRIPTS:
+        results[name] = run(name, args.quick)
+        (out_dir / f"{name}.json").write_text(json.dumps(results[name], indent=2) + "\n")
+    if args.only:  # re-render with the other figures already on disk
+        for name in SCRIPTS:
+            path = out_dir / f"{name}.json"
+            if name not in results and path.exists():
+                results[name] = json.loads(path.read_text())
+        results = {name: results[name] for name in SCRIPTS if name in results}
+    (DOCS / "benchmarks.md").write_text(render(results, args.quick))
+    print(f"wrote {DOCS / 'benchmarks.md'}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
