@@ -12,8 +12,11 @@ import typer
 from typer.core import TyperGroup
 
 from collector_cli import __version__
+from collector_cli.cli import coercion
 from collector_cli.cli.common import EXIT_CODES_HELP, AppState, state
 from collector_cli.errors import CollectorError, ExitCode
+
+coercion.install()  # plain option values without pydantic (start-up time)
 
 
 class CollectorGroup(TyperGroup):
