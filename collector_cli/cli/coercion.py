@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from typer import _coercion, core
+from typer import _coercion, core  # private modules of typer 0.29: see install()
 
 _PLAIN = (str, int, float, Path, bool)
 
@@ -53,8 +53,11 @@ def _plain(descriptor: Any) -> bool:
 
 
 def install() -> None:
-    """Wrap typer's lazy runtime-parameter builder; idempotent."""
-    original = core._TyperParameter.get_runtime_param
+    """Wrap typer's lazy runtime-parameter builder; idempotent. A typer whose internals differ
+    keeps its own conversion: only start-up time is at stake here, never behaviour."""
+    original = getattr(getattr(core, "_TyperParameter", None), "get_runtime_param", None)
+    if original is None or not hasattr(_coercion, "RuntimeParam"):
+        return
     if getattr(original, "_collector_plain", False):
         return
 
