@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shutil
 import sqlite3
 import statistics
@@ -29,6 +28,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from benchlib import log, machine
 
 ROOT = Path(__file__).resolve().parents[1]
 PY = sys.executable
@@ -93,28 +94,6 @@ SELECT i, 'ebay', lower(name), name,
     'run', :now
 FROM named
 """
-
-
-def log(*parts: object) -> None:
-    print(*parts, file=sys.stderr, flush=True)
-
-
-def machine() -> dict:
-    cpu = ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {
-        "nproc": os.cpu_count(),
-        "cpu": cpu or platform.processor(),
-        "python": platform.python_version(),
-        "sqlite_library": sqlite3.sqlite_version,
-        "platform": platform.platform(),
-    }
 
 
 def build_store(path: Path, sellers: int) -> float:

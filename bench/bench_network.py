@@ -31,7 +31,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shutil
 import sqlite3
 import statistics
@@ -44,16 +43,14 @@ import urllib.request
 from pathlib import Path
 from typing import ClassVar
 
+from benchlib import log, machine
+
 ROOT = Path(__file__).resolve().parents[1]
 PY = sys.executable
 SEARCH_PATH = "/buy/browse/v1/item_summary/search"
 TOKEN_PATH = "/identity/v1/oauth2/token"
 OXY_USER, OXY_PASS = "bench-oxy-user", "bench-oxy-pass"
 EBAY_ID, EBAY_SECRET = "bench-ebay-id", "bench-ebay-secret"
-
-
-def log(*parts: object) -> None:
-    print(*parts, file=sys.stderr, flush=True)
 
 
 # -- server side (a child process: `bench_network.py --serve ...`) ------------------------------
@@ -260,23 +257,6 @@ def replay(args: argparse.Namespace) -> None:
 
 
 # -- the benchmark ------------------------------------------------------------------------------
-
-
-def machine() -> dict:
-    cpu = ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {
-        "nproc": os.cpu_count(),
-        "cpu": cpu or platform.processor(),
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-    }
 
 
 def http_json(url: str):  # type: ignore[no-untyped-def]

@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shutil
 import signal
 import sqlite3
@@ -40,33 +39,12 @@ import tempfile
 import time
 from pathlib import Path
 
+from benchlib import log, machine
+
 ROOT = Path(__file__).resolve().parents[1]
 PRESET = "bench-resume"
 TARGET_RATIO = 0.10
 INTERRUPT_AT = 0.90
-
-
-def log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
-def machine() -> dict[str, object]:
-    model = ""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    model = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    return {
-        "nproc": os.cpu_count(),
-        "cpu": model or platform.processor(),
-        "python": platform.python_version(),
-        "sqlite": sqlite3.sqlite_version,
-        "platform": platform.platform(),
-    }
 
 
 class Store:

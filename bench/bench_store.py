@@ -26,11 +26,9 @@ import argparse
 import gc
 import json
 import os
-import platform
 import random
 import shutil
 import socket
-import sqlite3
 import statistics
 import sys
 import tempfile
@@ -42,6 +40,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from benchlib import log, machine  # noqa: E402 (after the sys.path line above)
+
 from collector_cli.models import Category, Listing, Product, ProductOutcome  # noqa: E402
 from collector_cli.store import results as results_mod  # noqa: E402
 from collector_cli.store.db import open_store, utcnow  # noqa: E402
@@ -49,29 +49,6 @@ from collector_cli.store.db import open_store, utcnow  # noqa: E402
 PLATFORM = "sample"
 PRODUCTS_PER_CATEGORY = 100
 TARGET_RATIO = 0.5
-
-
-def log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
-def machine() -> dict[str, object]:
-    model = ""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    model = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    return {
-        "nproc": os.cpu_count(),
-        "cpu": model or platform.processor(),
-        "python": platform.python_version(),
-        "sqlite": sqlite3.sqlite_version,
-        "platform": platform.platform(),
-    }
 
 
 # -- workload -------------------------------------------------------------------------------------
