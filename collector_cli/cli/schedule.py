@@ -97,7 +97,8 @@ def add(
 def list_(ctx: typer.Context, as_json: AsJson = False) -> None:
     """Schedules with their next run, last outcome and whether the crontab line is current."""
     store = state(ctx).store()
-    rows = [_describe(store, s, lines) for s, lines in _with_lines(store)]
+    lines = _lines_or_error(store)
+    rows = [_describe(store, s, lines) for s in store.schedules.list()]
     if as_json:
         print_json(rows)
         return
@@ -300,11 +301,6 @@ def _lines_or_error(store) -> dict[int, str] | None:  # type: ignore[no-untyped-
         return Crontab(store.path).ours()
     except CrontabError:
         return None
-
-
-def _with_lines(store):  # type: ignore[no-untyped-def]
-    lines = _lines_or_error(store)
-    return [(s, lines) for s in store.schedules.list()]
 
 
 def _describe(store, schedule, lines: dict[int, str] | None) -> dict[str, Any]:  # type: ignore[no-untyped-def]

@@ -9,13 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import sqlite3
 import time
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
 
 from collector_cli import config, taxonomy
 from collector_cli.engine.budget import Budget
@@ -28,6 +24,7 @@ from collector_cli.engine.events import (
 )
 from collector_cli.engine.limits import RunLimits
 from collector_cli.engine.signals import StopSignals
+from collector_cli.engine.store_thread import StoreThread
 from collector_cli.errors import CollectorError, SourceError
 from collector_cli.models import Category, Listing, ListingQuery, Preset, ProductOutcome
 from collector_cli.sources.base import SourceContext, listing_source, product_source
@@ -39,8 +36,6 @@ DEFAULT_CONCURRENCY = 8
 PRODUCTS_PER_CATEGORY_GUESS = 100
 HEARTBEAT_S = 0.5  # also how often the store's stop flag is read
 STOPPED_BY_COMMAND = "stopped by `collector stop`"
-
-T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,11 +53,8 @@ def start(store: Store, preset: Preset, reporter: Reporter, options: RunOptions)
 
 
 class RunEngine:
-    """Executes one run. While it runs, every store call goes through one DB thread.
-
-    That keeps the event loop (and so Ctrl-C) responsive while SQLite waits for a lock or
-    syncs a commit, and keeps the connection used by one thread at a time.
-    """
+    """Executes one run. While it runs, every store call goes through ``self.db``, one
+    thread (engine/store_thread.py)."""
 
     def __init__(
         self, store: Store, run_id: int, preset: Preset, reporter: Reporter, options: RunOptions
@@ -85,28 +77,7 @@ class RunEngine:
         self._categories = {c.id: c for c in taxonomy.expand(preset.departments, preset.categories)}
         self._closing = False
         self._active_before = 0.0
-        self._db_thread = ThreadPoolExecutor(1, thread_name_prefix="collector-db")
-
-    async def _db(self, fn: Callable[..., T], *args: Any) -> T:
-        """Run a store call on the DB thread. Calls run one at a time, in order.
-
-        A caller cancelled while waiting does not cancel the call: a started commit always
-        finishes whole, which is what the durability contract needs.
-        """
-        loop = asyncio.get_running_loop()
-        future = loop.run_in_executor(self._db_thread, functools.partial(fn, *args))
-        cancelled = False
-        while True:
-            try:
-                result = await asyncio.shield(future)  # a cancel must not drop a queued call
-            except asyncio.CancelledError:
-                if future.done():
-                    raise
-                cancelled = True  # let the call finish, then pass the cancellation on
-                continue
-            if cancelled:
-                raise asyncio.CancelledError
-            return result
+        self.db = StoreThread(store, run_id, self.meter)
 
     # -- control -------------------------------------------------------------------------------
 
@@ -139,12 +110,12 @@ class RunEngine:
         try:
             await self._refresh_stats()
             self.stats.baseline_finished = self.stats.finished
-            run = await self._db(self.store.runs.get, self.run_id)
+            run = await self.db.call(self.store.runs.get, self.run_id)
             self._active_before = float(run["active_seconds"])
             self.budget.start(self.stats)
             pending_categories = [
                 self._categories[c]
-                for c in await self._db(self.store.runs.pending_categories, self.run_id)
+                for c in await self.db.call(self.store.runs.pending_categories, self.run_id)
             ]
             per_category = self.preset.filters.max_products or PRODUCTS_PER_CATEGORY_GUESS
             self.stats.products_expected = self.stats.products_total + per_category * len(
@@ -165,7 +136,7 @@ class RunEngine:
             return await self._finish(status, reason, started)
         finally:
             signals.listen(lambda reason: None, self.reporter.abort)  # the loop is closing
-            self._db_thread.shutdown(wait=True)
+            self.db.shutdown()
 
     async def _pipeline(self, categories: list[Category]) -> tuple[str, str]:
         products = product_source(self.preset.product_source, self._context("product"))
@@ -176,7 +147,7 @@ class RunEngine:
             raise
         self._platform = listings.platform
         queue: asyncio.Queue[PendingProduct | None] = asyncio.Queue()
-        for item in await self._db(self.store.runs.pending_products, self.run_id):
+        for item in await self.db.call(self.store.runs.pending_products, self.run_id):
             queue.put_nowait(item)
         dirty = asyncio.Event()
         concurrency = max(1, self.options.concurrency)
@@ -250,7 +221,7 @@ class RunEngine:
                         break
                     page += 1
             except SourceError as exc:
-                await self._db(self.store.runs.fail_category, self.run_id, category, str(exc))
+                await self.db.call(self.store.runs.fail_category, self.run_id, category, str(exc))
                 await self._refresh_stats()
                 self.reporter.event(
                     Event("category_failed", str(exc), {"category": category.id}), self.stats
@@ -260,7 +231,7 @@ class RunEngine:
             skipped = {}
             if self.preset.filters.unknown_price == "skip":
                 skipped = {p.key: "price unknown" for p in found if not p.price_micros}
-            pending = await self._with_usage(
+            pending = await self.db.write(
                 self.store.runs.save_category, self.run_id, category, found, skipped
             )
         await self._refresh_stats()
@@ -339,7 +310,7 @@ class RunEngine:
         if not self._buffer:
             return
         batch, self._buffer = self._buffer, []
-        await self._with_usage(self.store.results.commit, self.run_id, self._platform, batch)
+        await self.db.write(self.store.results.commit, self.run_id, self._platform, batch)
         await self._refresh_stats()
         for outcome in batch:
             if outcome.status == "failed":
@@ -357,8 +328,8 @@ class RunEngine:
             s = self.stats
             where = f"{s.current_department} › {s.current_category}" if s.current_category else None
             try:
-                stop = await self._db(self.store.runs.heartbeat, self.run_id, where, s.total)
-                if await self._flush_usage():
+                stop = await self.db.call(self.store.runs.heartbeat, self.run_id, where, s.total)
+                if await self.db.flush_usage():  # requests still in flight count too
                     await self._refresh_stats()
             except sqlite3.Error:
                 continue  # a busy store delays a heartbeat; the writer reports real failures
@@ -366,42 +337,8 @@ class RunEngine:
                 self.request_stop(STOPPED_BY_COMMAND)
             self.reporter.event(Event("progress"), self.stats)
 
-    async def _with_usage(self, fn: Callable[..., T], *args: Any) -> T:
-        """Run a store write and add the sources' usage so far in the same transaction, so
-        the requests behind committed work are never lost, however the process ends."""
-        delta = self.meter.take_delta()
-        usage = {name: u.to_dict() for name, u in delta.items()}
-
-        def write() -> T:
-            with self.store.transaction():
-                result = fn(*args)
-                self.store.results.add_usage(self.run_id, usage)
-            return result
-
-        try:
-            return await self._db(write)
-        except sqlite3.Error:  # rolled back: count it with the next write
-            self.meter.untake(delta)
-            raise
-
-    async def _flush_usage(self) -> bool:
-        """Write what the sources spent since the last flush (requests, retries, cost)."""
-        delta = self.meter.take_delta()
-        if not delta:
-            return False
-        try:
-            await self._db(
-                self.store.results.add_usage,
-                self.run_id,
-                {name: usage.to_dict() for name, usage in delta.items()},
-            )
-        except sqlite3.Error:
-            self.meter.untake(delta)
-            raise
-        return True
-
     async def _refresh_stats(self) -> None:
-        self.stats.update(await self._db(self.store.results.counters, self.run_id))
+        self.stats.update(await self.db.call(self.store.results.counters, self.run_id))
 
     async def _finish(self, status: str, reason: str, started: float) -> RunSummary:
         def record() -> tuple[dict[str, int], int, int]:
@@ -428,8 +365,8 @@ class RunEngine:
             )
 
         with contextlib.suppress(sqlite3.Error):  # the run's status matters more than the tail
-            await self._flush_usage()
-        counters, remaining_products, remaining_categories = await self._db(record)
+            await self.db.write()
+        counters, remaining_products, remaining_categories = await self.db.call(record)
         self.stats.update(counters)
         failures = counters.get("products_failed", 0) + counters.get("categories_failed", 0)
         code = outcome_exit_code(status, reason, failures)

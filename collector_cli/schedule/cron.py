@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
+from functools import cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from collector_cli.errors import UsageError
@@ -120,10 +121,14 @@ def is_cron_zone(name: str) -> bool:
     local = local_zone_name()
     if local is None:
         return False
-    if local == name:
-        return True
+    return local == name or _same_clock(local, name, datetime.now(UTC).date())
+
+
+@cache
+def _same_clock(first: str, second: str, today: object) -> bool:
+    """Same UTC offset every 6 hours for two years (cached: every line of a sync asks)."""
     try:
-        a, b = ZoneInfo(local), ZoneInfo(name)
+        a, b = ZoneInfo(first), ZoneInfo(second)
     except (ZoneInfoNotFoundError, ValueError):
         return False
     start = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)

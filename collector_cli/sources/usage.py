@@ -56,6 +56,12 @@ class UsageMeter:
             result.add(usage)
         return result
 
+    def has_delta(self) -> bool:
+        return any(
+            usage != self._flushed.get(name, SourceUsage())
+            for name, usage in self.by_source.items()
+        )
+
     def take_delta(self) -> dict[str, SourceUsage]:
         """What grew since the last call: the store adds exactly this, so nothing counts twice."""
         delta = {}

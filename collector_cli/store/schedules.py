@@ -125,7 +125,10 @@ class ScheduleRepo:
         return int(row[0]) if row else None
 
     def using_preset(self, preset_name: str) -> list[Schedule]:
-        return [s for s in self.list() if s.preset_name == preset_name]
+        rows = self.store.query(
+            "SELECT * FROM schedules WHERE preset_name = ? ORDER BY id", (preset_name,)
+        )
+        return [Schedule.from_row(r) for r in rows]
 
     def claim_fire(self, schedule_id: int, fire_at: str) -> bool:
         """Mark ``fire_at`` handled; False if this fire (or a later one) was already claimed."""
