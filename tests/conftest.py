@@ -30,13 +30,33 @@ def config_path(tmp_path: Path) -> Path:
     return path
 
 
+# Stands in for `crontab` on PATH in every test: the invoking user's table is never read or
+# written by accident. Tests of the real command run it inside a private namespace instead.
+_CRONTAB_GUARD = """#!/bin/sh
+echo "crontab: a test tried to use the invoking user's crontab (set COLLECTOR_CRONTAB or use\
+ the cron_namespace fixture)" >&2
+exit 97
+"""
+
+
 @pytest.fixture(autouse=True)
 def isolated_env(
     monkeypatch: pytest.MonkeyPatch, db_path: Path, config_path: Path, tmp_path: Path
 ) -> None:
     monkeypatch.setenv("COLLECTOR_DB", str(db_path))
     monkeypatch.setenv("COLLECTOR_CONFIG", str(config_path))
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    home = tmp_path / "home"
+    monkeypatch.setenv("HOME", str(home))
+    # platformdirs prefers the XDG variables over HOME: a developer's own must not leak in.
+    xdg = {"XDG_CONFIG_HOME": ".config", "XDG_DATA_HOME": ".local/share",
+           "XDG_STATE_HOME": ".local/state", "XDG_CACHE_HOME": ".cache"}  # fmt: skip
+    for name, sub in xdg.items():
+        monkeypatch.setenv(name, str(home / sub))
+    guard = tmp_path / "guard-bin"
+    guard.mkdir(exist_ok=True)
+    (guard / "crontab").write_text(_CRONTAB_GUARD, encoding="utf-8")
+    (guard / "crontab").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{guard}{os.pathsep}{os.environ.get('PATH', '')}")
     monkeypatch.delenv("COLLECTOR_DEBUG", raising=False)
     for name in ("OXYLABS_USERNAME", "OXYLABS_PASSWORD", "OXYLABS_URL", "EBAY_CLIENT_ID",
                  "EBAY_CLIENT_SECRET", "EBAY_URL"):  # fmt: skip

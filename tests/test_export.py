@@ -31,7 +31,7 @@ from collector_cli.exporters.csv_format import CsvExporter
 from collector_cli.models import Listing, Product, ProductOutcome
 from collector_cli.presets import BUILTINS
 from collector_cli.store.db import Store, open_store
-from tests.conftest import connect, dump, start_collector, subprocess_env
+from tests.conftest import ROOT, connect, dump, subprocess_env
 
 # The documented field order (issue / `collector export --help`), written out on purpose.
 FIELDS = [
@@ -713,19 +713,41 @@ def big_stores(tmp_path_factory: pytest.TempPathFactory) -> dict[int, Path]:
 def test_ctrl_c_while_writing_leaves_no_file(
     big_stores: dict[int, Path], config_path: Path, tmp_path: Path
 ) -> None:
-    db = big_stores[200_000]
+    """Ctrl-C in the middle of the file: the export is held after its first 1,000 rows
+    (tests/export_gate.py), so the signal certainly lands while the file is being written."""
+    db = big_stores[20_000]
     before = dump(db)
     target = tmp_path / "sellers.json"
+    gate = tmp_path / "gate"
+    gate.mkdir()
     args = ["export", "--format", "json", "--mark-exported", "--output", str(target)]
-    proc = start_collector(args, db, config_path)
-    temp = tmp_path / f".{target.name}.{proc.pid}.tmp"
-    deadline = time.monotonic() + 30
-    while not (temp.exists() and temp.stat().st_size > 0):
-        assert proc.poll() is None, f"export ended before it was interrupted: {proc.stderr.read()}"
-        assert time.monotonic() < deadline, "the temp file never appeared"
-        time.sleep(0.002)
-    os.kill(proc.pid, signal.SIGINT)
-    stdout, stderr = proc.communicate(timeout=30)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tests.export_gate", str(gate), *args],
+        env=subprocess_env(db, config_path),
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 60  # a safety net: the pause is what we wait for
+        while not (gate / "reached").exists():
+            if proc.poll() is not None:
+                pytest.fail(f"export ended before its pause: {proc.communicate()}")
+            if time.monotonic() > deadline:
+                pytest.fail("the export did not reach its pause after 1,000 rows within 60 s")
+            time.sleep(0.01)
+        temp = tmp_path / f".{target.name}.{proc.pid}.tmp"
+        assert temp.stat().st_size > 0, "the rows written so far are in the temporary file"
+        assert not target.exists()
+        os.kill(proc.pid, signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=60)
+    finally:
+        (gate / "release").touch()
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
     assert proc.returncode == EXIT_CANCELLED, stderr
     assert "Traceback" not in stderr and "Exported" not in stderr
     assert stdout == ""

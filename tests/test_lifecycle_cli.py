@@ -2,9 +2,10 @@
 `status` / `watch` / `stop` from another terminal, limits, the circuit breaker and `resume`.
 
 Where several processes matter (concurrent starts, a run that writes while others read, a
-watcher attached to a run) the tests start real `python -m collector_cli` processes with
-sample latency so the run lasts a few seconds; everything else goes through the in-process
-`cli` fixture with the sample marketplace answering instantly.
+watcher attached to a run) the tests start real `python -m collector_cli` processes and hold
+the run at a known point with the sample source's gate (a file that says how many products may
+be searched), so "while the run is going" is a fact, never a hope about timing; everything
+else goes through the in-process `cli` fixture with the sample marketplace answering instantly.
 """
 
 from __future__ import annotations
@@ -38,12 +39,45 @@ WAIT_S = 60.0
 # -- helpers ---------------------------------------------------------------------------------------
 
 
-def set_config(config_path: Path, **knobs: float) -> None:
+def set_config(config_path: Path, **knobs: float | str) -> None:
     """Sample marketplace knobs for in-process commands and for processes started later."""
     knobs.setdefault("latency_ms", 0)
-    lines = ["[sources.sample]", *(f"{key} = {value}" for key, value in knobs.items())]
+    lines = ["[sources.sample]", *(f"{key} = {json.dumps(value)}" for key, value in knobs.items())]
     config_path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     config.load.cache_clear()
+
+
+class Gate:
+    """The sample source's gate: how many distinct products a run may search so far.
+
+    A run held by the gate cannot finish by itself, however fast or slow the machine is; the
+    test decides when it goes on.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.allow(0)
+
+    def allow(self, products: int) -> None:
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(str(products), encoding="utf-8")
+        tmp.replace(self.path)  # the source never reads a half-written number
+
+    def open(self) -> None:
+        self.allow(10**9)
+
+
+def gated(config_path: Path, tmp_path: Path, allow: int = 0, **knobs: float | str) -> Gate:
+    """A config whose sample source waits on a gate admitting ``allow`` products."""
+    gate = Gate(tmp_path / "gate")
+    gate.allow(allow)
+    set_config(config_path, gate_file=str(gate.path), **knobs)
+    return gate
+
+
+# A safety net for in-process runs held by a gate that a limit should end: a run that was not
+# ended by its limit fails the test with this reason instead of waiting forever.
+SAFETY = ["--max-duration", "10m"]
 
 
 class Procs:
@@ -125,7 +159,7 @@ def run_row(db_path: Path, run_id: int) -> dict:
     return rows[0]
 
 
-def wait_until(what: str, predicate: Callable[[], object], timeout: float = 30.0) -> object:
+def wait_until(what: str, predicate: Callable[[], object], timeout: float = 60.0) -> object:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = predicate()
@@ -267,12 +301,18 @@ def assert_limit_ended(result, db_path: Path, run_id: int = 1) -> dict:  # type:
 # -- one active run ----------------------------------------------------------------------------
 
 
-def test_ten_runs_started_at_once_only_one_runs(cli, db_path, config_path, procs) -> None:
-    set_config(config_path, latency_ms=100)
+def test_ten_runs_started_at_once_only_one_runs(cli, db_path, config_path, tmp_path, procs) -> None:
+    # The winner is held at the gate until the nine others have given up, so it is certainly
+    # still running whenever one of them looks.
+    gate = gated(config_path, tmp_path)
     # The store exists (a first open of a brand-new store by many processes at once is
     # test_two_first_opens_of_a_new_store_both_succeed below).
     assert cli("status").exit_code == 0
     started = [procs.start("run", "--preset", "demo", "--concurrency", "4") for _ in range(10)]
+    wait_until(
+        "nine of the ten runs to give up", lambda: sum(p.poll() is not None for p in started) >= 9
+    )
+    gate.open()
     results = {proc.pid: procs.finish(proc) for proc in started}
 
     codes = sorted(code for code, _, _ in results.values())
@@ -354,8 +394,8 @@ def test_two_first_opens_of_a_new_store_both_succeed(tmp_path: Path, monkeypatch
         conn.close()
 
 
-def test_waiting_runs_start_one_after_another(cli, db_path, config_path, procs) -> None:
-    set_config(config_path, latency_ms=100)
+def test_waiting_runs_start_one_after_another(cli, db_path, config_path, tmp_path, procs) -> None:
+    gate = gated(config_path, tmp_path)  # the first run holds until the queue has been seen
     assert cli("status").exit_code == 0
     started = [
         procs.start("run", "--preset", "demo", "--max-products", "3", "--wait") for _ in range(5)
@@ -378,6 +418,7 @@ def test_waiting_runs_start_one_after_another(cli, db_path, config_path, procs) 
     assert len(listed) >= 1
     assert "waiting" in text and "demo" in text
 
+    gate.open()
     results = [procs.finish(proc) for proc in started]
     assert [code for code, _, _ in results] == [0] * 5, [err[-300:] for _, _, err in results]
     runs = read_runs(db_path)
@@ -391,8 +432,8 @@ def test_waiting_runs_start_one_after_another(cli, db_path, config_path, procs) 
     assert as_json(cli("history", "--status", "waiting", "--json")) == []
 
 
-def test_wait_timeout_gives_up_and_records_it(cli, db_path, config_path, procs) -> None:
-    set_config(config_path, latency_ms=200)
+def test_wait_timeout_gives_up_and_records_it(cli, db_path, config_path, tmp_path, procs) -> None:
+    gated(config_path, tmp_path, allow=2)  # the long run never ends by itself
     long_run = procs.start("run", "--preset", "demo", "--concurrency", "2")
     wait_running(db_path, long_run)
 
@@ -430,8 +471,13 @@ def test_wait_timeout_without_wait_is_a_usage_error(cli, db_path) -> None:
 # -- reads while a run writes ----------------------------------------------------------------------
 
 
-def test_reads_while_a_run_writes_never_see_a_lock(cli, db_path, config_path, procs) -> None:
-    set_config(config_path, latency_ms=40)
+def test_reads_while_a_run_writes_never_see_a_lock(
+    cli, db_path, config_path, tmp_path, procs
+) -> None:
+    """Every round of reads lets a few more products through the gate, so the run commits
+    while the next round reads, and it cannot end before the reads are over."""
+    allowed = 5
+    gate = gated(config_path, tmp_path, allow=allowed, latency_ms=2)
     departments = ["electronics", "toys-games", "home-kitchen", "sports-outdoors"]
     preset = cli("preset", "add", "busy", *(f"--department={d}" for d in departments))
     assert preset.exit_code == 0, preset.stderr
@@ -446,18 +492,17 @@ def test_reads_while_a_run_writes_never_see_a_lock(cli, db_path, config_path, pr
         ("export", "--run", "1", "--format", "jsonl"),
         ("sellers", "list", "--limit", "5"),
     ]
-    rounds = 0
     for _ in range(30):
-        if writer.poll() is not None:
-            break
+        allowed += 3
+        gate.allow(allowed)  # the run searches and commits while this round reads
         for args in commands:
             result = cli(*args)
             assert result.exit_code == 0, (args, result.stdout, result.stderr)
             assert "locked" not in (result.stdout + result.stderr).lower(), args
-        rounds += 1
-    assert rounds == 30, f"the run ended after only {rounds} rounds of reads"
-    assert writer.poll() is None  # every read above overlapped the run's writes
+        assert writer.poll() is None, "the run ended while held by the gate"
+    assert run_row(db_path, 1)["products_done"] > 5  # it did write meanwhile
 
+    gate.open()
     code, _, err = procs.finish(writer)
     assert code == 0, err
     assert "locked" not in err.lower()
@@ -469,7 +514,7 @@ def test_reads_while_a_run_writes_never_see_a_lock(cli, db_path, config_path, pr
 # -- status ------------------------------------------------------------------------------------
 
 
-def test_status_before_during_and_after_a_run(cli, db_path, config_path, procs) -> None:
+def test_status_before_during_and_after_a_run(cli, db_path, config_path, tmp_path, procs) -> None:
     text = cli("status")
     assert text.exit_code == 0
     assert text.stdout.strip() == "No run is active."
@@ -480,10 +525,10 @@ def test_status_before_during_and_after_a_run(cli, db_path, config_path, procs) 
         "next_scheduled": [],
     }
 
-    set_config(config_path, latency_ms=100)
+    gate = gated(config_path, tmp_path, allow=5)
     proc = procs.start("run", "--preset", "demo", "--concurrency", "4")
     wait_until(
-        "all categories listed and some products done",
+        "all categories listed and 5 products done",
         lambda: [
             r for r in read_runs(db_path) if r["categories_done"] == 4 and r["products_done"] >= 5
         ],
@@ -497,22 +542,24 @@ def test_status_before_during_and_after_a_run(cli, db_path, config_path, procs) 
         assert active["preset"] == "demo"
         assert active["pid"] == proc.pid
         assert active["products_total"] == DEMO_PRODUCTS
-        assert 0 < active["products_done"] <= DEMO_SEARCHABLE
+        assert active["products_done"] == 5
         assert active["rate_products_s"] > 0
         assert active["active_s"] > 0
+        # A live heartbeat, not a stale one (the reaping threshold is 60 s); how fresh it is
+        # on a busy machine is for the benchmarks, not for a test.
         age = (datetime.now(UTC) - stamp(active["heartbeat_at"])).total_seconds()
-        assert age < 2.0, active["heartbeat_at"]
+        assert age < 30.0, active["heartbeat_at"]
         assert data["waiting"] == []
         assert data["last_finished"] is None
-        time.sleep(0.3)
     shown = cli("status")
     assert shown.exit_code == 0
     assert shown.stdout.startswith("Active: run #1 (demo) running since"), shown.stdout
     assert f"pid {proc.pid}" in shown.stdout
     beat = re.search(r"heartbeat ([\d.]+)s ago", shown.stdout)
-    assert beat and float(beat.group(1)) < 2.0, shown.stdout
+    assert beat and float(beat.group(1)) < 30.0, shown.stdout
     assert re.search(r"products\s+\d+/100 \(0 failed\) · [\d.]+/s", shown.stdout), shown.stdout
 
+    gate.open()
     code, _, err = procs.finish(proc)
     assert code == 0, err
     data = as_json(cli("status", "--json"))
@@ -542,8 +589,10 @@ def test_watch_with_nothing_running_exits_8(cli) -> None:
         one_error_line(result.stderr)
 
 
-def test_watch_follows_a_run_and_sigint_only_detaches(db_path, config_path, procs) -> None:
-    set_config(config_path, latency_ms=150)
+def test_watch_follows_a_run_and_sigint_only_detaches(
+    db_path, config_path, tmp_path, procs
+) -> None:
+    gate = gated(config_path, tmp_path, allow=3)  # the run goes on until the test says so
     run = procs.start("run", "--preset", "demo", "--concurrency", "4")
     wait_running(db_path, run)
     follower = procs.start("watch")
@@ -553,16 +602,17 @@ def test_watch_follows_a_run_and_sigint_only_detaches(db_path, config_path, proc
     assert re.match(r"\d{4}-\d\d-\d\d [\d:]+ run #1 running: ", line), line
 
     leaver.send_signal(signal.SIGINT)
-    code, out, err = procs.finish(leaver, timeout=5)
+    code, out, err = procs.finish(leaver)
     assert code == 0, (code, out, err)
     assert "Detached from run #1" in err, (code, out, err)
     assert "Run #1" not in out
     assert run.poll() is None  # the run goes on
     assert run_row(db_path, 1)["status"] == "running"
 
+    gate.open()
     run_code, _, run_err = procs.finish(run)
     assert run_code == 0, run_err
-    code, out, err = procs.finish(follower, timeout=10)
+    code, out, err = procs.finish(follower)
     assert code == 0, err
     assert out.splitlines()[0].startswith("Run #1 (demo) completed in "), out
     assert f"{DEMO_SEARCHABLE} searched" in out
@@ -570,12 +620,12 @@ def test_watch_follows_a_run_and_sigint_only_detaches(db_path, config_path, proc
 
 
 def test_watch_exits_5_for_a_run_with_failed_products(db_path, config_path, procs) -> None:
-    set_config(config_path, latency_ms=100, fatal_rate=0.2)
+    set_config(config_path, latency_ms=2, fatal_rate=0.2)
     run = procs.start("run", "--preset", "demo", "--concurrency", "4")
     wait_running(db_path, run)
-    watcher = procs.start("watch", "1")
+    watcher = procs.start("watch", "1")  # running or finished by now: the outcome is the same
     run_code, _, _ = procs.finish(run)
-    code, out, err = procs.finish(watcher, timeout=10)
+    code, out, err = procs.finish(watcher)
     assert run_code == ExitCode.PARTIAL
     assert code == ExitCode.PARTIAL, err
     failed = run_row(db_path, 1)["products_failed"]
@@ -584,8 +634,10 @@ def test_watch_exits_5_for_a_run_with_failed_products(db_path, config_path, proc
     assert f"{failed} failed" in out
 
 
-def test_watch_exits_130_when_the_run_is_stopped(cli, db_path, config_path, procs) -> None:
-    set_config(config_path, latency_ms=100)
+def test_watch_exits_130_when_the_run_is_stopped(
+    cli, db_path, config_path, tmp_path, procs
+) -> None:
+    gated(config_path, tmp_path, allow=3)  # only the stop ends this run
     run = procs.start("run", "--preset", "demo", "--concurrency", "4")
     wait_running(db_path, run)
     watcher = procs.start("watch")
@@ -595,7 +647,7 @@ def test_watch_exits_130_when_the_run_is_stopped(cli, db_path, config_path, proc
     assert stopped.exit_code == 0, stopped.stderr
     assert "stopped by `collector stop`" in stopped.stdout
     run_code, _, _ = procs.finish(run)
-    code, out, err = procs.finish(watcher, timeout=10)
+    code, out, err = procs.finish(watcher)
     assert run_code == ExitCode.CANCELLED
     assert code == ExitCode.CANCELLED, err
     assert "Run #1 (demo) cancelled" in out
@@ -613,9 +665,9 @@ def test_watch_of_a_finished_run_prints_its_summary_at_once(cli, db_path, config
         (2, ExitCode.PARTIAL, "Run #2 (demo) completed"),
         (3, ExitCode.LIMIT, "Run #3 (demo) cancelled"),
     ]:
-        began = time.monotonic()
+        # a finished run is not followed: no progress line, the summary straight away
         result = cli("watch", str(run_id))
-        assert time.monotonic() - began < 2.0
+        assert " running: " not in result.stderr, result.stderr
         assert result.exit_code == expected, (run_id, result.stdout, result.stderr)
         assert result.stdout.startswith(head), result.stdout
     assert cli("watch", "42").exit_code == ExitCode.NOT_FOUND
@@ -634,23 +686,26 @@ def test_max_requests_ends_the_run_cleanly(cli, db_path) -> None:
     assert "stop requested: limit reached: 20 requests" in result.stderr
 
 
-def test_max_new_sellers_ends_the_run_well_before_the_end(cli, db_path, config_path) -> None:
-    # a little latency lets the writer commit (and the limit be checked) while searches go on
-    set_config(config_path, latency_ms=10)
-    result = cli("run", "--preset", "demo", "--max-new-sellers", "100")
+def test_max_new_sellers_ends_the_run_well_before_the_end(
+    cli, db_path, config_path, tmp_path
+) -> None:
+    # The gate admits 40 products, far more than 100 new sellers need: only the limit can end
+    # this run, and it must end it with no more than 40 products searched.
+    gated(config_path, tmp_path, allow=40)
+    result = cli("run", "--preset", "demo", "--max-new-sellers", "100", *SAFETY)
     run = assert_limit_ended(result, db_path)
     assert run["sellers_new"] >= 100
     assert re.fullmatch(
         r"limit reached: 100 new sellers \(\d+ this attempt\)", run["finish_reason"]
     )
     assert int(run["finish_reason"].split()[2]) >= 100
-    assert run["products_done"] <= DEMO_SEARCHABLE // 2
-    assert remaining(db_path, 1) >= DEMO_SEARCHABLE // 2
+    assert run["products_done"] <= 40 < DEMO_SEARCHABLE // 2
+    assert remaining(db_path, 1) >= DEMO_SEARCHABLE - 40
 
 
-def test_max_errors_ends_the_run(cli, db_path, config_path) -> None:
-    set_config(config_path, latency_ms=10, fatal_rate=0.5)
-    result = cli("run", "--preset", "demo", "--max-errors", "3")
+def test_max_errors_ends_the_run(cli, db_path, config_path, tmp_path) -> None:
+    gated(config_path, tmp_path, allow=40, fatal_rate=0.5)  # only the limit can end it
+    result = cli("run", "--preset", "demo", "--max-errors", "3", *SAFETY)
     run = assert_limit_ended(result, db_path)
     assert re.fullmatch(r"limit reached: 3 errors \(\d+ this attempt\)", run["finish_reason"])
     assert run["errors"] >= 3
@@ -658,14 +713,14 @@ def test_max_errors_ends_the_run(cli, db_path, config_path) -> None:
     assert remaining(db_path, 1) > 0
 
 
-def test_max_duration_ends_the_run(cli, db_path, config_path) -> None:
-    set_config(config_path, latency_ms=200)
+def test_max_duration_ends_the_run(cli, db_path, config_path, tmp_path) -> None:
+    gated(config_path, tmp_path, allow=5)  # held: only the duration limit can end it
     began = time.monotonic()
     result = cli("run", "--preset", "demo", "--concurrency", "2", "--max-duration", "2s")
     took = time.monotonic() - began
     run = assert_limit_ended(result, db_path)
     assert run["finish_reason"] == "limit reached: 2s running"
-    assert 1.5 <= took < 30
+    assert took >= 1.5  # never before the limit (how long after is the machine's business)
     assert run["active_seconds"] >= 1.5
     assert remaining(db_path, 1) > 0
 
@@ -689,27 +744,29 @@ def test_limits_stored_in_a_preset_apply_and_run_flags_override_them(cli, db_pat
 
 
 @pytest.mark.parametrize(
-    ("flag", "value", "latency"),
-    [("--max-requests", "20", 0), ("--max-new-sellers", "100", 10)],
+    ("flag", "value"), [("--max-requests", "20"), ("--max-new-sellers", "100")]
 )
 def test_a_limited_run_resumes_to_completion(
-    cli, db_path, config_path, flag: str, value: str, latency: int
+    cli, db_path, config_path, tmp_path, flag: str, value: str
 ) -> None:
     """A limit given on the command line is for that attempt only: `resume` without it runs
     the rest of the run to the end; with it again, it gets a fresh budget and progresses."""
-    set_config(config_path, latency_ms=latency)
-    assert_limit_ended(cli("run", "--preset", "demo", flag, value), db_path)
+    # Each attempt may search 30 products: the limit, not the end of the run, stops the first
+    # two attempts (a new attempt counts the gate from zero).
+    gate = gated(config_path, tmp_path, allow=30)
+    assert_limit_ended(cli("run", "--preset", "demo", flag, value, *SAFETY), db_path)
     first = run_row(db_path, 1)
     left = remaining(db_path, 1)
     assert left > 0
 
-    result = cli("resume", "1", flag, value)
+    result = cli("resume", "1", flag, value, *SAFETY)
     assert result.exit_code == ExitCode.LIMIT, (result.stdout, result.stderr)
     second = assert_counters_match_rows(db_path, 1)
     assert second["status"] == "cancelled"
     assert second["products_done"] > first["products_done"]  # a fresh budget, real progress
     assert remaining(db_path, 1) < left
 
+    gate.open()
     result = cli("resume", "1")
     assert result.exit_code == 0, (result.stdout, result.stderr)
     run = assert_counters_match_rows(db_path, 1)
@@ -841,8 +898,8 @@ def test_run_resume_takes_no_run_options(cli, db_path, extra: list[str]) -> None
     assert dump(db_path) == before
 
 
-def test_resume_of_the_running_run_exits_7(cli, db_path, config_path, procs) -> None:
-    set_config(config_path, latency_ms=100)
+def test_resume_of_the_running_run_exits_7(cli, db_path, config_path, tmp_path, procs) -> None:
+    gated(config_path, tmp_path, allow=3)  # running until stopped
     proc = procs.start("run", "--preset", "demo", "--concurrency", "4")
     wait_running(db_path, proc)
     before = run_row(db_path, 1)
@@ -957,19 +1014,29 @@ def test_history_counts_attempts_and_total_active_time(cli, db_path, config_path
 
 
 def test_history_duration_of_a_resumed_run_counts_active_time_only(
-    cli, db_path, config_path, procs
+    cli, db_path, config_path, tmp_path, procs
 ) -> None:
     """While attempt 2 runs, history's duration is attempt 1 plus attempt 2 so far, as
     `status` says, not the wall time since the first start (idle time between attempts)."""
     assert cli("run", "--preset", "demo", "--max-requests", "20").exit_code == ExitCode.LIMIT
-    time.sleep(2.0)  # idle between the attempts
-    set_config(config_path, latency_ms=100)
+    first_started = stamp(run_row(db_path, 1)["started_at"])
+    time.sleep(2.0)  # idle between the attempts: an input of the test, not a wait for anything
+    gated(config_path, tmp_path, allow=2)  # attempt 2 runs until stopped
     proc = procs.start("resume", "1", "--concurrency", "2", "--max-requests", "100000")
     wait_running(db_path, proc)
+    # Active time grows while we look: history before, status, history after bracket it.
+    before = as_json(cli("history", "--json"))[0]
     status = as_json(cli("status", "--json"))["active"]
-    shown = as_json(cli("history", "--json"))[0]
-    assert shown["attempts"] == status["attempts"] == 2
-    assert shown["duration_s"] == pytest.approx(status["active_s"], abs=0.5), (shown, status)
+    after = as_json(cli("history", "--json"))[0]
+    wall = (datetime.now(UTC) - first_started).total_seconds()
+    assert before["attempts"] == status["attempts"] == after["attempts"] == 2
+    slack = 0.05  # the figures are rounded for display
+    assert before["duration_s"] - slack <= status["active_s"] <= after["duration_s"] + slack, (
+        before,
+        status,
+        after,
+    )
+    assert after["duration_s"] <= wall - 2.0, (after, wall)  # the idle time is not counted
     assert cli("stop").exit_code == 0
     assert procs.finish(proc)[0] == ExitCode.CANCELLED
 

@@ -296,10 +296,15 @@ def test_schedule_run_of_a_disabled_schedule_still_runs(cli, tab: Path, db_path:
 # -- collision with an active run ------------------------------------------------------------------
 
 
-def slow_config(tmp_path: Path, latency_ms: int = 300) -> Path:
-    path = tmp_path / "slow.toml"
-    path.write_text(f"[sources.sample]\nlatency_ms = {latency_ms}\n", encoding="utf-8")
-    return path
+def held_config(tmp_path: Path, allow: int = 2) -> tuple[Path, Path]:
+    """A config whose sample source searches ``allow`` products, then holds the run at its gate
+    until the test writes "open" into the gate file: a long run that cannot end by itself."""
+    gate = tmp_path / "gate"
+    gate.write_text(str(allow), encoding="utf-8")
+    path = tmp_path / "held.toml"
+    path.write_text(f"[sources.sample]\nlatency_ms = 0\ngate_file = {json.dumps(str(gate))}\n",
+                    encoding="utf-8")  # fmt: skip
+    return path, gate
 
 
 def wait_running(db_path: Path, proc: subprocess.Popen[str]) -> dict:
@@ -323,10 +328,10 @@ def test_scheduled_run_waits_for_the_active_run_then_completes(
     fire_at = minute(datetime.now(UTC) - timedelta(minutes=10))
     sid = add(cli, daily_at(fire_at))
     set_last_fire(db_path, sid, fire_at - timedelta(days=1))
+    held, gate = held_config(tmp_path)
     long_run = start_collector(
-        ["run", "--preset", "demo", "--max-products", "10", "--concurrency", "2"],
-        db_path, slow_config(tmp_path),
-    )  # fmt: skip
+        ["run", "--preset", "demo", "--max-products", "10", "--concurrency", "2"], db_path, held
+    )
     procs.append(long_run)
     first = wait_running(db_path, long_run)
 
@@ -350,6 +355,7 @@ def test_scheduled_run_waits_for_the_active_run_then_completes(
     assert [r["trigger"] for r in listed] == [f"schedule:{sid}"]
     assert "waiting" in cli("history").stdout
 
+    gate.write_text("open", encoding="utf-8")
     code, _, err = finish(long_run)
     assert code == 0, err
     code, out, err = finish(scheduled)
@@ -368,8 +374,8 @@ def test_scheduled_run_gives_up_after_its_wait_limit(
     cli, tab: Path, db_path: Path, config_path: Path, tmp_path: Path, procs
 ) -> None:
     sid = add(cli, "0 3 * * *", "--wait-timeout", "1s")
-    long_run = start_collector(["run", "--preset", "demo", "--concurrency", "1"], db_path,
-                               slow_config(tmp_path))  # fmt: skip
+    held, _ = held_config(tmp_path)  # running until stopped
+    long_run = start_collector(["run", "--preset", "demo", "--concurrency", "1"], db_path, held)
     procs.append(long_run)
     wait_running(db_path, long_run)
     waiter = start_collector(["schedule", "run", str(sid)], db_path, config_path)

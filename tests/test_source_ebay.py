@@ -7,7 +7,6 @@ seller and feedback value the adapter returns is compared with the data the serv
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from typing import Any, TypeVar
@@ -416,11 +415,11 @@ def test_503_carries_retry_after(ebay: EbayEmulator) -> None:
 
 
 def test_timeout_is_retryable(ebay: EbayEmulator) -> None:
-    ebay.faults.add("timeout", delay=2)
-    started = time.monotonic()
+    # The server would answer after 60 s: an error at all means the client gave up first.
+    ebay.faults.add("timeout", delay=60)
     error = search_error(query(Product("XE", "Headphones", None, 1)), options={"timeout": 0.3})
     assert error.retryable is True
-    assert time.monotonic() - started < 1.5
+    assert "0.3s" in str(error), error
 
 
 def test_empty_keywords_are_a_plain_failure(ebay: EbayEmulator) -> None:

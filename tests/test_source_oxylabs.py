@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-import time
 from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
@@ -226,14 +225,12 @@ def test_empty_page_has_no_more(oxylabs: OxylabsEmulator) -> None:
 
 
 def test_timeout_is_retryable_and_quick(oxylabs: OxylabsEmulator) -> None:
-    oxylabs.faults.add("timeout", delay=2)
+    # The server would answer after 60 s: an error at all means the client gave up first.
+    oxylabs.faults.add("timeout", delay=60)
     meter = UsageMeter()
-    started = time.monotonic()
     error = fetch_error(options={"timeout": 0.3}, meter=meter)
-    elapsed = time.monotonic() - started
     assert error.retryable is True
     assert "0.3s" in str(error)
-    assert elapsed < 1.5  # gave up well before the server's 2 s delay
     assert usage(meter).requests == 1
     # The job may still finish and be billed after the client gave up: counted, to be safe.
     assert usage(meter).billed_results == 1

@@ -16,6 +16,7 @@ import time
 from bisect import bisect_left
 from functools import cache
 from itertools import accumulate
+from pathlib import Path
 from typing import Any
 
 from collector_cli.errors import ConfigError, SourceError
@@ -180,6 +181,8 @@ class SampleMarketplace:
         # Blocks the whole process inside a search, like a request stuck in C code that no
         # signal can interrupt: what `collector stop --force` exists for.
         self.stuck = _option(opts, "stuck_ms", float, 0) / 1000
+        self.gate = _gate_option(opts)
+        self._admitted: set[str] = set()
         if self.page_size < 1 or not 0 <= self.error_rate <= 1 or not 0 <= self.fatal_rate <= 1:
             raise ConfigError("sample source: page_size >= 1 and rates between 0 and 1")
         self._names: dict[int, str] = {}
@@ -237,6 +240,8 @@ class SampleMarketplace:
 
     async def search(self, query: ListingQuery) -> ListingPage:
         product = query.product
+        if self.gate is not None:
+            await self._pass_gate(product.key)
         if self.stuck:
             time.sleep(self.stuck)
         await self._request(f"search {product.key} page {query.page}")
@@ -252,6 +257,22 @@ class SampleMarketplace:
         start = (query.page - 1) * self.page_size
         page = results[start : start + self.page_size]
         return ListingPage(page, has_more=start + self.page_size < len(results), total=len(results))
+
+    async def _pass_gate(self, key: str) -> None:
+        """Hold the search of a product until the gate file admits it.
+
+        The file holds a number N: the first N distinct products searched by this run go
+        through, any later one waits (cancellably) until the number grows. A missing or
+        unreadable file admits nothing. Tests use it to stop a run at a known point ("5
+        products done, the rest waiting") instead of hoping a sleep lands mid-run.
+        """
+        if key in self._admitted:
+            return
+        while True:
+            if len(self._admitted) < _read_allowance(self.gate):  # type: ignore[arg-type]
+                self._admitted.add(key)
+                return
+            await asyncio.sleep(0.01)
 
     def _candidates(self, product: Product) -> list[Listing]:
         base = product.price_micros or 20_000_000
@@ -321,6 +342,28 @@ def _option(opts: dict[str, Any], key: str, kind: type, default: Any) -> Any:
     if number < 0:
         raise ConfigError(f"sample source: {key} must not be negative")
     return number
+
+
+def _gate_option(opts: dict[str, Any]) -> Path | None:
+    value = opts.get("gate_file")
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(f"sample source: gate_file must be a file path, not {value!r}")
+    return Path(value).expanduser()
+
+
+def _read_allowance(path: Path) -> float:
+    try:
+        text = path.read_text(encoding="utf-8").strip()
+    except OSError:
+        return 0
+    if text == "open":
+        return math.inf
+    try:
+        return int(text)
+    except ValueError:
+        return 0
 
 
 def _matches(listing: Listing, query: ListingQuery) -> bool:
