@@ -39,9 +39,22 @@ exit 97
 """
 
 
+@pytest.fixture(scope="session")
+def crontab_guard(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder holding the guard `crontab`, outside every test's own tmp_path."""
+    folder = tmp_path_factory.mktemp("guard-bin")
+    (folder / "crontab").write_text(_CRONTAB_GUARD, encoding="utf-8")
+    (folder / "crontab").chmod(0o755)
+    return folder
+
+
 @pytest.fixture(autouse=True)
 def isolated_env(
-    monkeypatch: pytest.MonkeyPatch, db_path: Path, config_path: Path, tmp_path: Path
+    monkeypatch: pytest.MonkeyPatch,
+    db_path: Path,
+    config_path: Path,
+    tmp_path: Path,
+    crontab_guard: Path,
 ) -> None:
     monkeypatch.setenv("COLLECTOR_DB", str(db_path))
     monkeypatch.setenv("COLLECTOR_CONFIG", str(config_path))
@@ -52,11 +65,7 @@ def isolated_env(
            "XDG_STATE_HOME": ".local/state", "XDG_CACHE_HOME": ".cache"}  # fmt: skip
     for name, sub in xdg.items():
         monkeypatch.setenv(name, str(home / sub))
-    guard = tmp_path / "guard-bin"
-    guard.mkdir(exist_ok=True)
-    (guard / "crontab").write_text(_CRONTAB_GUARD, encoding="utf-8")
-    (guard / "crontab").chmod(0o755)
-    monkeypatch.setenv("PATH", f"{guard}{os.pathsep}{os.environ.get('PATH', '')}")
+    monkeypatch.setenv("PATH", f"{crontab_guard}{os.pathsep}{os.environ.get('PATH', '')}")
     monkeypatch.delenv("COLLECTOR_DEBUG", raising=False)
     for name in ("OXYLABS_USERNAME", "OXYLABS_PASSWORD", "OXYLABS_URL", "EBAY_CLIENT_ID",
                  "EBAY_CLIENT_SECRET", "EBAY_URL"):  # fmt: skip

@@ -1,16 +1,17 @@
 """The real `crontab` command and the real cron daemon (Debian's cron; `.ci/run` installs it).
 
-These tests edit root's own crontab, so they save it first and put it back byte for byte at the
-end. They never skip: without root or without cron they fail and say what to install.
+They run inside a private mount + pid namespace (tests/cron_namespace.py): the crontab they edit
+is a file in a spool under tmp_path, and the cron daemon is one started inside that namespace and
+killed with it. The invoking user's crontab and any cron daemon running on the machine are never
+read, written or signalled, even if a test is killed halfway. They never skip: without root,
+cron or util-linux they fail and say what to install.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import re
 import shlex
-import shutil
 import subprocess
 import sys
 import time
@@ -20,9 +21,14 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import connect
+from tests.cron_namespace import CronNamespace, system_tool, wait_until
+from tests.cron_namespace import cron_namespace as open_cron_namespace
+from tests.cron_namespace import fail as isolation_fail
 
 MARKER_RE = re.compile(r"#\s*collector-schedule:[0-9a-f]{8}:(\d+)\s*$")
 FINISHED = ("completed", "cancelled", "interrupted", "failed")
+FIRE_TIMEOUT = 150.0  # an every-minute line fires within ~60 s, then the run takes seconds
+CRON_START_TIMEOUT = 30.0
 
 # Foreign content: comments, environment lines, blank lines, odd spacing, a tab, a job with
 # an escaped '%', and lines that merely look like our marker. Every job is a harmless no-op.
@@ -42,49 +48,29 @@ FOREIGN = (
 )
 
 
-def require_root_and_cron() -> None:
-    problems = []
-    if os.geteuid() != 0:
-        problems.append(f"the tests run as uid {os.geteuid()}, not root")
-    if shutil.which("crontab") is None:
-        problems.append("there is no `crontab` command on PATH")
-    if problems:
-        pytest.fail(
-            "real-crontab tests cannot run: " + " and ".join(problems) + ". Install cron"
-            " (Debian/Ubuntu: apt-get install cron, as .ci/run does) and run the tests as root.",
-            pytrace=False,
-        )
+@pytest.fixture
+def cron_namespace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[CronNamespace]:
+    """A private cron world for this test; `crontab` on PATH (what the CLI runs) is its own.
+
+    Its spool starts empty: the table these tests edit belongs to nobody but the test.
+    """
+    with open_cron_namespace(tmp_path, monkeypatch) as ns:
+        assert read_crontab(ns) is None, "a fresh private spool already holds a crontab"
+        yield ns
 
 
-def read_crontab() -> str | None:
-    """root's crontab as `crontab -l` prints it, or None when there is none."""
-    result = subprocess.run(["crontab", "-l"], capture_output=True, text=True, timeout=30)
+def read_crontab(ns: CronNamespace) -> str | None:
+    """The namespace's (root's) crontab as `crontab -l` prints it, or None when there is none."""
+    result = ns.crontab("-l")
     if result.returncode != 0:
         assert "no crontab" in result.stderr.lower(), f"crontab -l failed: {result.stderr}"
         return None
     return result.stdout
 
 
-def install_crontab(text: str) -> None:
-    result = subprocess.run(["crontab", "-"], input=text, capture_output=True, text=True,
-                            timeout=30)  # fmt: skip
+def install_crontab(ns: CronNamespace, text: str) -> None:
+    result = ns.crontab("-", input=text)
     assert result.returncode == 0, f"crontab - refused the table: {result.stderr}"
-
-
-@pytest.fixture
-def root_crontab(monkeypatch: pytest.MonkeyPatch) -> Iterator[str | None]:
-    """The real crontab of root, restored exactly (or removed again) afterwards."""
-    require_root_and_cron()
-    monkeypatch.delenv("COLLECTOR_CRONTAB", raising=False)  # the real `crontab` command
-    saved = read_crontab()
-    try:
-        yield saved
-    finally:
-        if saved is None:
-            subprocess.run(["crontab", "-r"], capture_output=True, timeout=30)
-        else:
-            install_crontab(saved)
-        assert read_crontab() == saved, "root's crontab was not restored"
 
 
 def split(text: str) -> tuple[str, dict[int, list[str]]]:
@@ -99,9 +85,9 @@ def split(text: str) -> tuple[str, dict[int, list[str]]]:
     return "".join(foreign), ours
 
 
-def check_table(expected_ids: set[int], step: str) -> dict[int, str]:
+def check_table(ns: CronNamespace, expected_ids: set[int], step: str) -> dict[int, str]:
     """Foreign lines byte-identical and exactly one line per enabled schedule."""
-    text = read_crontab()
+    text = read_crontab(ns)
     assert text is not None, f"after {step}: root has no crontab at all"
     foreign, ours = split(text)
     assert foreign == FOREIGN, f"after {step}: foreign lines changed:\n{text}"
@@ -121,20 +107,23 @@ def ok(result) -> None:  # type: ignore[no-untyped-def]
     assert result.exit_code == 0, f"exit {result.exit_code}: {result.stderr}"
 
 
-def test_real_crontab_keeps_foreign_lines_byte_identical(cli, db_path, root_crontab) -> None:
+def test_real_crontab_keeps_foreign_lines_byte_identical(
+    cli, db_path, cron_namespace: CronNamespace
+) -> None:
     from collector_cli.schedule.crontab import state_dir
 
-    install_crontab(FOREIGN)
-    check_table(set(), "installing the foreign table")
+    ns = cron_namespace
+    install_crontab(ns, FOREIGN)
+    check_table(ns, set(), "installing the foreign table")
 
     # Expressions that fire once a year, so a cron daemon running meanwhile stays idle.
     ok(cli("schedule", "add", "--preset", "demo", "--cron", "0 3 1 1 *", "--name", "yearly"))
-    lines = check_table({1}, "the first add")
+    lines = check_table(ns, {1}, "the first add")
     backups = sorted((state_dir() / "crontab-backups").glob("crontab-*.txt"))
     assert backups and backups[-1].read_text(encoding="utf-8") == FOREIGN
     ok(cli("schedule", "add", "--preset", "demo", "--cron", "30 2 2 1 *", "--name", "second"))
-    lines = check_table({1, 2}, "the second add")
-    assert list(split(read_crontab() or "")[1]) == [1, 2], "our lines are appended in id order"
+    lines = check_table(ns, {1, 2}, "the second add")
+    assert list(split(read_crontab(ns) or "")[1]) == [1, 2], "our lines are appended in id order"
 
     rows = listed(cli)
     for name, schedule_id in (("yearly", 1), ("second", 2)):
@@ -149,75 +138,93 @@ def test_real_crontab_keeps_foreign_lines_byte_identical(cli, db_path, root_cron
         result = cli("schedule", "sync", "--json")
         ok(result)
         assert json.loads(result.stdout) == [], f"sync #{attempt + 1} found drift"
-        assert check_table({1, 2}, f"sync #{attempt + 1}") == lines
+        assert check_table(ns, {1, 2}, f"sync #{attempt + 1}") == lines
 
     ok(cli("schedule", "disable", "yearly"))
-    check_table({2}, "disable")
+    check_table(ns, {2}, "disable")
     assert listed(cli)["yearly"]["crontab"] == "absent (disabled)"
     ok(cli("schedule", "disable", "yearly"))
-    check_table({2}, "a second disable")
+    check_table(ns, {2}, "a second disable")
     ok(cli("schedule", "enable", "yearly"))
-    assert check_table({1, 2}, "enable") == lines
+    assert check_table(ns, {1, 2}, "enable") == lines
 
     # Drift by hand: our line for schedule 2 deleted with `crontab -e`; sync puts it back.
-    install_crontab(FOREIGN + lines[1] + "\n")
+    install_crontab(ns, FOREIGN + lines[1] + "\n")
     assert listed(cli)["second"]["crontab"] == "missing: run `schedule sync`"
     result = cli("schedule", "sync", "--json")
     ok(result)
     assert json.loads(result.stdout) == [{"schedule_id": 2, "change": "added"}]
-    assert check_table({1, 2}, "sync after drift") == lines
+    assert check_table(ns, {1, 2}, "sync after drift") == lines
 
     ok(cli("schedule", "remove", "second"))
-    check_table({1}, "removing one schedule")
+    check_table(ns, {1}, "removing one schedule")
     ok(cli("schedule", "remove", "yearly"))
-    check_table(set(), "removing the last schedule")
-    assert read_crontab() == FOREIGN
+    check_table(ns, set(), "removing the last schedule")
+    assert read_crontab(ns) == FOREIGN
     ok(cli("schedule", "sync"))
-    assert read_crontab() == FOREIGN
+    assert read_crontab(ns) == FOREIGN
+    # The table edited all along is the private spool's file (after crontab's own header).
+    assert sorted(p.name for p in ns.spool.iterdir()) == ["root"]
+    assert (ns.spool / "root").read_text(encoding="utf-8").endswith("\n" + FOREIGN)
 
 
 # -- a real cron daemon ------------------------------------------------------------------------
 
 
 class CronDaemon:
-    """The machine's running cron daemon, or one started here with `cron -f` (and stopped)."""
+    """`cron -f` started by the test inside its namespace (never the machine's daemon), stopped
+    at the end; the namespace's end kills it in any case."""
 
-    def __init__(self, output: Path) -> None:
+    def __init__(self, ns: CronNamespace, output: Path) -> None:
+        self.ns = ns
         self.output = output
         self.proc: subprocess.Popen[bytes] | None = None
         self.note = ""
 
     def start(self) -> None:
-        running = subprocess.run(["pgrep", "-x", "cron"], capture_output=True, text=True)
-        if running.returncode == 0:
-            self.note = f"the cron daemon already running (pid {running.stdout.split()[0]})"
-            return
-        binary = shutil.which("cron") or "/usr/sbin/cron"
-        if not Path(binary).exists():
+        binary = system_tool("cron", "/usr/sbin/cron")
+        if binary is None:
+            isolation_fail("no cron daemon binary (cron / /usr/sbin/cron)")
+        pid_file = self.ns.run_dir / "crond.pid"  # /run/crond.pid inside, seen from the host
+        assert not pid_file.exists(), f"{pid_file} exists before cron was started"
+        with self.output.open("wb") as out:
+            # -f: stay in the foreground (nsenter's child); -L 15: log job starts and ends.
+            self.proc = self.ns.popen([binary, "-f", "-L", "15"], stdout=out,
+                                      stderr=subprocess.STDOUT)  # fmt: skip
+        # Started means: the pid file is written (cron takes its lock and writes it before it
+        # reads the spool) and names a process running inside the namespace.
+        if not wait_until(lambda: self.ns_pid() is not None or not self.alive(),
+                          CRON_START_TIMEOUT):  # fmt: skip
             pytest.fail(
-                "no cron daemon binary (cron / /usr/sbin/cron): install cron (Debian/Ubuntu:"
-                " apt-get install cron, as .ci/run does)",
+                f"`{binary} -f` wrote no pid to /run/crond.pid ({pid_file} on the host) within"
+                f" {CRON_START_TIMEOUT:.0f} s; its output: {self.read_output() or '(none)'};"
+                f" processes inside:\n{self.ns.ps()}",
                 pytrace=False,
             )
-        with self.output.open("wb") as out:
-            # -f: stay in the foreground (our child); -L 15: log job starts and ends.
-            self.proc = subprocess.Popen(
-                [binary, "-f", "-L", "15"],
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        time.sleep(1.0)
-        if self.proc.poll() is not None:
+        if not self.alive():
             pytest.fail(
                 f"`{binary} -f` exited at once with status {self.proc.returncode}: "
                 f"{self.read_output() or '(no output)'}",
                 pytrace=False,
             )
-        self.note = f"`{binary} -f` started by the test (pid {self.proc.pid})"
+        inside = self.ns.run(["cat", "/run/crond.pid"])
+        assert inside.stdout.strip() == str(self.ns_pid()), (inside, pid_file.read_text())
+        self.note = (
+            f"`{binary} -f` started by the test in its namespace (pid {self.ns_pid()} inside)"
+        )
+
+    def ns_pid(self) -> int | None:
+        """cron's pid inside the namespace, once its pid file is complete and it is running."""
+        try:
+            text = (self.ns.run_dir / "crond.pid").read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return None
+        if not re.fullmatch(r"\d+\n", text):
+            return None
+        return int(text) if self.ns.run(["kill", "-0", text.strip()]).returncode == 0 else None
 
     def alive(self) -> bool:
-        return self.proc is None or self.proc.poll() is None
+        return self.proc is not None and self.proc.poll() is None
 
     def read_output(self) -> str:
         try:
@@ -228,12 +235,16 @@ class CronDaemon:
     def stop(self) -> None:
         if self.proc is None or self.proc.poll() is not None:
             return
-        self.proc.terminate()
-        try:
-            self.proc.wait(15)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(15)
+        pid = self.ns_pid()
+        for sig in ("TERM", "KILL"):
+            if pid is not None:
+                self.ns.run(["kill", f"-{sig}", str(pid)])
+            try:
+                self.proc.wait(15)
+                return
+            except subprocess.TimeoutExpired:
+                continue
+        # nsenter does not forward signals; the namespace's end (fixture teardown) kills cron.
 
 
 def finished_scheduled_run(db_path: Path, schedule_id: int) -> dict | None:
@@ -261,15 +272,17 @@ def diagnostics(db_path: Path, daemon: CronDaemon, log: Path) -> str:
     log_text = log.read_text(errors="replace") if log.exists() else "(no log file)"
     return (
         f"\ncron: {daemon.note}; alive: {daemon.alive()}; its output: "
-        f"{daemon.read_output() or '(none)'}\ncrontab -l:\n{read_crontab()}\nruns: {runs}\n"
-        f"latest events: {events}\nschedule log {log}:\n{log_text}"
+        f"{daemon.read_output() or '(none)'}\ncrontab -l (in the namespace):\n"
+        f"{read_crontab(daemon.ns)}\nprocesses in the namespace:\n{daemon.ns.ps()}\n"
+        f"runs: {runs}\nlatest events: {events}\nschedule log {log}:\n{log_text}"
     )
 
 
 @pytest.mark.slow
 def test_cron_daemon_fires_an_every_minute_schedule(
-    cli, db_path, config_path, tmp_path, root_crontab
+    cli, db_path, config_path, tmp_path, cron_namespace: CronNamespace
 ) -> None:
+    ns = cron_namespace
     # cron runs the line with a bare environment (no PYTHONPATH, HOME=/root, cwd=/root): the
     # interpreter on the line must import collector_cli by itself (an installed package).
     probe = subprocess.run(
@@ -303,12 +316,14 @@ def test_cron_daemon_fires_an_every_minute_schedule(
     log = Path(log_arg)
     assert str(log) == shown["log"]
     assert log.parent.is_dir(), "the log folder must exist before cron appends to it"
+    # The daemon will read the line from the private spool, where the CLI wrote it.
+    assert line in (ns.spool / "root").read_text(encoding="utf-8").splitlines()
 
-    daemon = CronDaemon(tmp_path / "cron-daemon.out")
+    daemon = CronDaemon(ns, tmp_path / "cron-daemon.out")
     run = None
     try:
         daemon.start()
-        deadline = time.monotonic() + 150
+        deadline = time.monotonic() + FIRE_TIMEOUT
         while time.monotonic() < deadline:
             run = finished_scheduled_run(db_path, schedule_id)
             if run is not None:
@@ -318,7 +333,9 @@ def test_cron_daemon_fires_an_every_minute_schedule(
             time.sleep(1.0)
         else:
             pytest.fail(
-                f"no finished run with trigger schedule:{schedule_id} within 150 s"
+                f"no finished run with trigger schedule:{schedule_id} within"
+                f" {FIRE_TIMEOUT:.0f} s of starting cron in the namespace (awaited: cron firing"
+                f" the every-minute line and `run --schedule {schedule_id}` finishing)"
                 f"{diagnostics(db_path, daemon, log)}"
             )
     finally:
@@ -328,7 +345,7 @@ def test_cron_daemon_fires_an_every_minute_schedule(
             daemon.stop()
     elapsed = time.monotonic() - started
     ok(removed)
-    assert split(read_crontab() or "")[1] == {}, "the schedule's line was not removed"
+    assert split(read_crontab(ns) or "")[1] == {}, "the schedule's line was not removed"
 
     assert run["status"] == "completed", f"{run}{diagnostics(db_path, daemon, log)}"
     assert run["preset_name"] == "demo"
