@@ -492,7 +492,7 @@ def test_reads_while_a_run_writes_never_see_a_lock(
         ("export", "--run", "1", "--format", "jsonl"),
         ("sellers", "list", "--limit", "5"),
     ]
-    for _ in range(30):
+    for _ in range(15):
         allowed += 3
         gate.allow(allowed)  # the run searches and commits while this round reads
         for args in commands:
