@@ -46,6 +46,7 @@ class Listing:
     feedback_score: int | None
     feedback_score_approx: bool
     feedback_percent: float | None
+    url: str | None = None  # the listing's page, when the source gives one
 
 
 @dataclass(frozen=True, slots=True)

@@ -417,6 +417,27 @@ EXPECTED_SCHEMA: list[tuple[str, str, str, str | None]] = [
         "sellers_feedback_first",
         "sellers",
         "CREATE TRIGGER sellers_feedback_first AFTER INSERT ON sellers\nWHEN NEW.feedback_score IS NOT NULL OR NEW.feedback_percent IS NOT NULL BEGIN\n    INSERT INTO seller_feedback (seller_id, run_id, recorded_at, feedback_score,\n        feedback_score_approx, feedback_percent)\n    VALUES (NEW.id, NEW.last_run_id, coalesce(NEW.last_seen_at, NEW.created_at),\n        NEW.feedback_score, NEW.feedback_score_approx, NEW.feedback_percent);\nEND",
+    ),    # m005_seller_evidence
+    (
+        "table",
+        "seller_evidence",
+        "seller_evidence",
+        """CREATE TABLE seller_evidence (
+    run_product_id INTEGER NOT NULL REFERENCES run_products (id) ON DELETE CASCADE,
+    seller_id INTEGER NOT NULL REFERENCES sellers (id) ON DELETE CASCADE,
+    listings INTEGER NOT NULL CHECK (listings > 0),
+    price_min_micros INTEGER,
+    price_max_micros INTEGER CHECK (price_max_micros >= price_min_micros),
+    example_listing_id TEXT,
+    example_url TEXT,
+    PRIMARY KEY (run_product_id, seller_id)
+) WITHOUT ROWID""",
+    ),
+    (
+        "index",
+        "seller_evidence_seller",
+        "seller_evidence",
+        "CREATE INDEX seller_evidence_seller ON seller_evidence (seller_id)",
     ),
 ]
 
@@ -489,6 +510,7 @@ def test_expected_schema_matches_the_migration_source() -> None:
         + migrations.SELLER_HISTORY_AND_AUDIT
         + migrations.SOURCE_USAGE
         + migrations.SCHEDULES
+        + migrations.SELLER_EVIDENCE
     )
     for line in source.splitlines(keepends=True):
         current += line

@@ -221,6 +221,7 @@ class EbayBrowse:
             feedback_score=None if isinstance(score, bool) or not isinstance(score, int) else score,
             feedback_score_approx=False,
             feedback_percent=percent,
+            url=_web_url(item.get("itemWebUrl")),
         )
 
     async def aclose(self) -> None:
@@ -229,6 +230,13 @@ class EbayBrowse:
 
 def _settings(options: dict[str, Any]) -> HttpSettings:
     return HttpSettings.read("ebay", options, timeout_s=30, rate=10, price=0)
+
+
+def _web_url(value: Any) -> str | None:
+    """The listing's page on eBay; anything that is not an http(s) address is dropped."""
+    if isinstance(value, str) and value.startswith(("https://", "http://")):
+        return value
+    return None
 
 
 def _is_free(option: Any) -> bool:

@@ -135,6 +135,7 @@ def _listing(
         feedback_score=score,
         feedback_score_approx=approx,
         feedback_percent=percent,
+        url=href.split("?", 1)[0] if href.startswith(("https://", "http://")) else None,
     )
 
 

@@ -37,6 +37,12 @@ NEWCOMER_SHARE = 0.03
 PRODUCTS_PER_CATEGORY = 100
 PRODUCT_PAGE_SIZE = 50
 UNKNOWN_PRICE_SHARE = 0.06
+# Dropshipper-like sellers planted among the ordinary ones: each lists a large share of the
+# best-sellers of every category at its own steady markup, always new, free shipping and
+# domestic, and its feedback grows run after run. They are the ground truth a ranking of
+# sellers must find (tests/test_insight.py).
+PLANTED = 24
+SAMPLE_ITEM_URL = "https://sample.invalid/itm/"  # .invalid: made up, never a real page
 
 # Hostile names at fixed popularity ranks, so every demo run meets them.
 _FIXED_NAMES = {
@@ -294,11 +300,10 @@ class SampleMarketplace:
             condition = "new" if kind < 0.72 else "used" if kind < 0.86 else "refurbished"
             country = "US" if _unit(d, 7) < 0.8 else _OTHER_COUNTRIES[d[63] % 5]
             score, percent = self._feedback(seller_id)
+            listing_id = str(100_000_000_000 + int.from_bytes(d[56:62], "little") % 900_000_000_000)
             listings.append(
                 Listing(
-                    listing_id=str(
-                        100_000_000_000 + int.from_bytes(d[56:62], "little") % 900_000_000_000
-                    ),
+                    listing_id=listing_id,
                     title=product.title,
                     price_micros=round(base * ratio / 10_000) * 10_000,
                     condition=condition,
@@ -308,9 +313,42 @@ class SampleMarketplace:
                     feedback_score=score,
                     feedback_score_approx=False,
                     feedback_percent=percent,
+                    url=SAMPLE_ITEM_URL + listing_id,
                 )
             )
+        # Planted listings take deterministic places among the others, as a marketplace's
+        # "best match" order would mix them, so paging cuts them like any other listing.
+        for listing in self._planted_listings(product, base):
+            d = _digest(self.seed, "planted-place", product.key, listing.seller_name)
+            listings.insert(int(_unit(d, 0) * (len(listings) + 1)), listing)
         return listings
+
+    def _planted_listings(self, product: Product, base: int) -> list[Listing]:
+        found = []
+        for index, (name, markup, share) in enumerate(_planted(self.seed)):
+            d = _digest(self.seed, "planted-listing", product.key, index)
+            if _unit(d, 0) >= share:
+                continue
+            listing_id = str(200_000_000_000 + int.from_bytes(d[56:62], "little") % 99_000_000_000)
+            noise = 1 + (_unit(d, 1) - 0.5) * 0.02  # ±1 %: a steady markup
+            f = _digest(self.seed, "planted-feedback", index)
+            score = int(800 + 1500 * _unit(f, 0) + self.epoch * (25 + 40 * _unit(f, 1)))
+            found.append(
+                Listing(
+                    listing_id=listing_id,
+                    title=product.title,
+                    price_micros=round(base * markup * noise / 10_000) * 10_000,
+                    condition="new",
+                    free_shipping=True,
+                    country="US",
+                    seller_name=name,
+                    feedback_score=score,
+                    feedback_score_approx=False,
+                    feedback_percent=round(98.5 + 1.5 * _unit(f, 2), 1),
+                    url=SAMPLE_ITEM_URL + listing_id,
+                )
+            )
+        return found
 
     def _feedback(self, seller_id: int) -> tuple[int, float]:
         d = _digest(self.seed, "feedback", seller_id)
@@ -329,6 +367,23 @@ class SampleMarketplace:
             name = _FIXED_NAMES.get(seller_id) or _make_name(self.seed, seller_id)
             self._names[seller_id] = name
         return name
+
+
+@cache
+def _planted(seed: int) -> tuple[tuple[str, float, float], ...]:
+    """(name, markup, share of products listed) of each planted seller."""
+    found = []
+    for index in range(PLANTED):
+        d = _digest(seed, "planted", index)
+        pre, core = _PREFIXES[d[0] % len(_PREFIXES)], _CORES[d[1] % len(_CORES)]
+        name = f"{pre}{core}-direct{index:02d}"
+        found.append((name, 1.04 + 0.12 * _unit(d, 1), 0.30 + 0.25 * _unit(d, 2)))
+    return tuple(found)
+
+
+def planted_sellers(seed: int = 7) -> list[str]:
+    """The names of the planted dropshipper-like sellers: a ranking's ground truth."""
+    return [name for name, _, _ in _planted(seed)]
 
 
 def _option(opts: dict[str, Any], key: str, kind: type, default: Any) -> Any:

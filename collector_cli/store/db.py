@@ -38,6 +38,7 @@ class Store:
 
     def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
         from collector_cli.store.events import EventRepo
+        from collector_cli.store.evidence import EvidenceRepo
         from collector_cli.store.export import ExportRepo
         from collector_cli.store.presets import PresetRepo
         from collector_cli.store.results import ResultRepo
@@ -54,6 +55,7 @@ class Store:
         self.sellers = SellerRepo(self)
         self.export = ExportRepo(self)
         self.schedules = ScheduleRepo(self)
+        self.evidence = EvidenceRepo(self)
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:

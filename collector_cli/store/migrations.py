@@ -22,6 +22,7 @@ MIGRATION_NAMES = [
     "m002_seller_history_and_audit",
     "m003_source_usage",
     "m004_schedules",
+    "m005_seller_evidence",
 ]
 
 INITIAL_SCHEMA = """
@@ -310,6 +311,26 @@ CREATE TABLE schedules (
 """
 
 
+# What each seller listed for each best-seller product of a run: the evidence that rankings,
+# markups and category spans are derived from (insight/). Keyed by the run's product row, so a
+# product's evidence is committed with its done mark and deleted with its run. Runs from
+# before this migration simply have none. The lowest-priced listing is kept as the example;
+# prices are NULL when no listing of the seller for that product had a price.
+SELLER_EVIDENCE = """
+CREATE TABLE seller_evidence (
+    run_product_id INTEGER NOT NULL REFERENCES run_products (id) ON DELETE CASCADE,
+    seller_id INTEGER NOT NULL REFERENCES sellers (id) ON DELETE CASCADE,
+    listings INTEGER NOT NULL CHECK (listings > 0),
+    price_min_micros INTEGER,
+    price_max_micros INTEGER CHECK (price_max_micros >= price_min_micros),
+    example_listing_id TEXT,
+    example_url TEXT,
+    PRIMARY KEY (run_product_id, seller_id)
+) WITHOUT ROWID;
+CREATE INDEX seller_evidence_seller ON seller_evidence (seller_id);
+"""
+
+
 def build() -> object:
     """Return the Migrations set. Imported lazily: sqlite-utils is only needed to migrate."""
     from sqlite_utils.migrations import Migrations
@@ -334,6 +355,11 @@ def build() -> object:
     @migrations(name="m004_schedules")
     def m004_schedules(db: Database) -> None:
         for statement in _split(SCHEDULES):
+            db.execute(statement)
+
+    @migrations(name="m005_seller_evidence")
+    def m005_seller_evidence(db: Database) -> None:
+        for statement in _split(SELLER_EVIDENCE):
             db.execute(statement)
 
     return migrations

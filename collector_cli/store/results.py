@@ -39,6 +39,14 @@ ON CONFLICT (platform, name_key) DO UPDATE SET
     last_run_id = max(coalesce(last_run_id, 0), excluded.last_run_id)
 """
 
+# Plain INSERT: a product is committed once (done products are dropped before), so a
+# conflict here would be a bug worth failing on rather than a duplicate to hide.
+_INSERT_EVIDENCE = """
+INSERT INTO seller_evidence (run_product_id, seller_id, listings, price_min_micros,
+    price_max_micros, example_listing_id, example_url)
+SELECT ?, id, ?, ?, ?, ?, ? FROM sellers WHERE platform = ? AND name_key = ?
+"""
+
 # INSERT … SELECT needs its WHERE clause so SQLite can tell ON CONFLICT from a join.
 _UPSERT_RUN_SELLER = """
 INSERT INTO run_sellers (run_id, seller_id, sightings, is_new)
@@ -59,6 +67,31 @@ class _SellerSighting:
     last: Listing
 
 
+@dataclass(slots=True)
+class _Evidence:
+    """One seller's listings for one product: count, price range, the cheapest as example."""
+
+    listings: int
+    low: int | None
+    high: int | None
+    example: Listing
+
+    def add(self, listing: Listing) -> None:
+        self.listings += 1
+        price = listing.price_micros if listing.price_micros > 0 else None
+        if price is None:
+            return
+        if self.low is None or price < self.low:
+            self.low, self.example = price, listing
+        if self.high is None or price > self.high:
+            self.high = price
+
+    @classmethod
+    def first(cls, listing: Listing) -> _Evidence:
+        price = listing.price_micros if listing.price_micros > 0 else None
+        return cls(1, price, price, listing)
+
+
 class ResultRepo:
     def __init__(self, store: Store) -> None:
         self.store = store
@@ -72,7 +105,7 @@ class ResultRepo:
         now = utcnow()
         with self.store.transaction() as conn:
             outcomes = self._not_done(conn, outcomes)
-            sellers, product_rows, failed_rows = _aggregate(outcomes, now)
+            sellers, evidence, product_rows, failed_rows = _aggregate(outcomes, now)
             conn.executemany(
                 _UPSERT_SELLER,
                 [
@@ -96,6 +129,22 @@ class ResultRepo:
             conn.executemany(
                 _UPSERT_RUN_SELLER,
                 [(run_id, s.sightings, run_id, platform, key) for key, s in sellers.items()],
+            )
+            conn.executemany(
+                _INSERT_EVIDENCE,
+                [
+                    (
+                        row_id,
+                        e.listings,
+                        e.low,
+                        e.high,
+                        e.example.listing_id or None,
+                        e.example.url,
+                        platform,
+                        key,
+                    )
+                    for (row_id, key), e in evidence.items()
+                ],
             )
             conn.executemany(
                 "UPDATE run_products SET status = 'done', listings_seen = ?, sellers_seen = ?,"
@@ -178,13 +227,14 @@ class ResultRepo:
 
 def _aggregate(
     outcomes: list[ProductOutcome], now: str
-) -> tuple[dict[str, _SellerSighting], list[tuple], list[tuple]]:
-    """Sum sightings per normalized seller name across the batch.
+) -> tuple[dict[str, _SellerSighting], dict[tuple[int, str], _Evidence], list[tuple], list[tuple]]:
+    """Sum sightings per normalized seller name across the batch, and per (product, seller).
 
     A listing without a usable seller name is not a sighting, and is not counted as a listing
-    seen either, so listings_seen always equals the sum of sightings.
+    seen either, so listings_seen always equals the sum of sightings (and of evidence listings).
     """
     sellers: dict[str, _SellerSighting] = {}
+    evidence: dict[tuple[int, str], _Evidence] = {}
     product_rows = []
     failed_rows = []
     for outcome in outcomes:
@@ -205,5 +255,10 @@ def _aggregate(
             else:
                 seen.sightings += 1
                 seen.last = listing
+            found = evidence.get((outcome.row_id, key))
+            if found is None:
+                evidence[(outcome.row_id, key)] = _Evidence.first(listing)
+            else:
+                found.add(listing)
         product_rows.append((listings, len(product_sellers), outcome.pages, now, outcome.row_id))
-    return sellers, product_rows, failed_rows
+    return sellers, evidence, product_rows, failed_rows

@@ -1,0 +1,1 @@
+"""Derived figures (markup, persistence, growth, score) and the HTML report."""
