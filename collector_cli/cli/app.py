@@ -131,14 +131,18 @@ def _register() -> None:
         categories,
         config_cmd,
         control,
+        db_cmd,
         export,
         history,
         preset,
         run,
         schedule,
+        seller_insight,
         sellers,
         sources_cmd,
     )
+
+    del seller_insight  # importing it registers rank/show/open on the sellers group
 
     app.command("run", epilog=EXIT_CODES_HELP)(run.run)
     app.command("resume", epilog=EXIT_CODES_HELP)(run.resume)
@@ -153,6 +157,7 @@ def _register() -> None:
     app.command("sources")(sources_cmd.sources)
     app.add_typer(config_cmd.app, name="config")
     app.add_typer(schedule.app, name="schedule")
+    app.add_typer(db_cmd.app, name="db")
 
 
 _register()

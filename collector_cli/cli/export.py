@@ -6,14 +6,18 @@ import contextlib
 import io
 import os
 import sys
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, TextIO
+from typing import TYPE_CHECKING, Annotated, Any, TextIO
 
 import typer
 
 from collector_cli.cli.common import err, state
 from collector_cli.errors import CollectorError, UsageError
+
+if TYPE_CHECKING:
+    from collector_cli.store.db import Store
 
 
 def export(
@@ -62,15 +66,22 @@ def export(
     mark_exported: Annotated[
         bool, typer.Option("--mark-exported", help="Stamp exported_at on the exported sellers.")
     ] = False,
+    sort: Annotated[
+        str,
+        typer.Option(metavar="ORDER", help="id (first found first) or score (best ranked first)."),
+    ] = "id",
 ) -> None:
     """Export sellers. Data goes to stdout (or --output / --clipboard); messages to stderr.
 
     Fields, in order: name, platform, feedback_score, feedback_score_approx, feedback_percent,
     times_seen, sightings, first_seen_run, first_seen_at, last_seen_run, last_seen_at, flagged,
-    exported_at; with --run also run_sightings and new_in_run.
+    exported_at; with --run also run_sightings and new_in_run. On request (--fields) the
+    ranking figures: score, products, categories, departments, listings, markup,
+    markup_spread, runs_seen, runs_possible, feedback_growth_30d, feedback_growth_approx, why
+    (over the run's evidence with --run, else over all runs).
     """
     from collector_cli import exporters
-    from collector_cli.exporters.base import FIELDS, RUN_FIELDS
+    from collector_cli.exporters.base import FIELDS, INSIGHT_FIELDS, RUN_FIELDS
     from collector_cli.store.export import Selection
 
     fmt = fmt or ("text" if clipboard else "csv")
@@ -81,12 +92,14 @@ def export(
         raise UsageError("use either --output or --clipboard, not both")
     if new and since_run is not None:
         raise UsageError("--new and --since-run select differently: use one of them")
+    if sort not in ("id", "score"):
+        raise UsageError(f"invalid --sort {sort!r}: use id or score")
     store = state(ctx).store()
     run_id = store.export.resolve_run(run or "latest") if (run or new) else None
     if since_run is not None:
         store.runs.get(since_run)
     available = [*FIELDS, *(RUN_FIELDS if run_id is not None else ())]
-    chosen = _fields(fields, available)
+    chosen = _fields(fields, available, INSIGHT_FIELDS)
     selection = Selection(run_id, new, since_run, unexported, flagged, platform)
 
     target = _target_path(output, fmt, run_id) if output is not None else None
@@ -101,7 +114,10 @@ def export(
                     "count": count,
                 }
             )
-            for seller in snap.rows():
+            rows = snap.rows()
+            if sort == "score" or not set(chosen).isdisjoint(INSIGHT_FIELDS):
+                rows = _with_figures(store, rows, run_id, by_score=sort == "score")
+            for seller in rows:
                 exporter.write(seller)
             exporter.end()
             stream.finish()  # file renamed into place / clipboard filled, before the mark
@@ -112,16 +128,38 @@ def export(
     err().print(f"Exported {count:,} sellers to {where}{marked}.")
 
 
-def _fields(text: str | None, available: list[str]) -> list[str]:
+def _fields(text: str | None, available: list[str], on_request: tuple[str, ...]) -> list[str]:
     if text is None:
         return available
     chosen = [f.strip() for f in text.split(",") if f.strip()]
-    unknown = [f for f in chosen if f not in available]
+    unknown = [f for f in chosen if f not in available and f not in on_request]
     if not chosen or unknown:
         raise UsageError(
-            f"unknown field(s) {', '.join(unknown) or '(none given)'}: use {', '.join(available)}"
+            f"unknown field(s) {', '.join(unknown) or '(none given)'}:"
+            f" use {', '.join([*available, *on_request])}"
         )
     return chosen
+
+
+def _with_figures(
+    store: Store, rows: Iterator[dict[str, Any]], run_id: int | None, *, by_score: bool
+) -> Iterator[dict[str, Any]]:
+    """Rows with the ranking figures merged in; by score, the selection is held in memory
+    to be sorted (sellers without evidence last, in id order)."""
+    from collector_cli.exporters.base import INSIGHT_FIELDS
+    from collector_cli.insight.ranking import rank
+    from collector_cli.store.evidence import Scope
+
+    figures = {
+        f.seller_id: {key: value for key, value in f.as_dict().items() if key in INSIGHT_FIELDS}
+        for f in rank(store.evidence, Scope(run_id=run_id))
+    }
+    empty = dict.fromkeys(INSIGHT_FIELDS)
+    merged = ({**row, **figures.get(row["id"], empty)} for row in rows)
+    if not by_score:
+        yield from merged
+        return
+    yield from sorted(merged, key=lambda r: (r["score"] is None, -(r["score"] or 0), r["id"]))
 
 
 def _target_path(output: str, fmt: str, run_id: int | None) -> Path:

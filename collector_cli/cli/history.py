@@ -63,7 +63,17 @@ def history(
             format_money(r["cost_micros"]),
             num(r["attempts"]),
         )
-    out().print(table)
+    console = out()
+    console.print(table)
+    if len(runs) > 1:
+        from collector_cli.ui.insight import sparkline
+
+        oldest_first = list(reversed(runs))
+        console.print(
+            f"sellers per run, #{oldest_first[0]['id']} → #{oldest_first[-1]['id']}:"
+            f"  found {sparkline([r['sellers_found'] for r in oldest_first], from_zero=True)}"
+            f"  new {sparkline([r['sellers_new'] for r in oldest_first], from_zero=True)}"
+        )
 
 
 def _usage_table(usage: list[dict]):  # type: ignore[no-untyped-def]

@@ -213,26 +213,6 @@ def search(
     _print_list(ctx, f, as_json, f"No seller name contains {text!r}.")
 
 
-@app.command("show")
-def show(
-    ctx: typer.Context,
-    name: Annotated[str, typer.Argument(help="Seller name (any case).")],
-    platform: NamePlatform = None,
-    as_json: AsJson = False,
-) -> None:
-    """One seller in full: its numbers, the runs that saw it and its feedback history."""
-    from collector_cli.ui.sellers import print_seller, seller_page_dict
-
-    repo = state(ctx).store().sellers
-    seller = repo.get(name, validate_platform(platform) if platform is not None else None)
-    runs = repo.runs_of(seller["id"])
-    history = repo.feedback_history(seller["id"])
-    if as_json:
-        print_json(seller_page_dict(seller, runs, history))
-        return
-    print_seller(out(), seller, runs, history)
-
-
 @app.command("log")
 def log(
     ctx: typer.Context,

@@ -25,6 +25,22 @@ FIELDS = (
     "exported_at",
 )
 RUN_FIELDS = ("run_sightings", "new_in_run")
+# Figures derived from seller evidence (insight/figures.py): asked for by name with --fields,
+# never part of the default set; empty for sellers without evidence.
+INSIGHT_FIELDS = (
+    "score",
+    "products",
+    "categories",
+    "departments",
+    "listings",
+    "markup",
+    "markup_spread",
+    "runs_seen",
+    "runs_possible",
+    "feedback_growth_30d",
+    "feedback_growth_approx",
+    "why",
+)
 BOOLEAN_FIELDS = frozenset({"feedback_score_approx", "flagged", "new_in_run"})
 
 

@@ -63,7 +63,9 @@ class SellerFigures:
             f" categor{'ies' if self.categories != 1 else 'y'}"
         ]
         if self.markup is not None:
-            parts.append(f"markup {self.markup:.2f}× ± {self.markup_spread or 0:.2f}")
+            spread = self.markup_spread or 0
+            shown = f"{spread:.2f}" if spread >= 0.005 else "<0.01"
+            parts.append(f"markup {self.markup:.2f}× ± {shown}")
         else:
             parts.append("markup unknown (no product prices)")
         parts.append(f"seen in {self.runs_seen} of {self.runs_possible} runs")

@@ -88,8 +88,13 @@ class EvidenceRepo:
         ):
             raise NotFoundError(f"no run has searched category {scope.category!r}")
 
-    def summaries(self, scope: Scope, min_products: int = 1) -> Iterator[sqlite3.Row]:
+    def summaries(
+        self, scope: Scope, min_products: int = 1, seller_id: int | None = None
+    ) -> Iterator[sqlite3.Row]:
         where, params = scope.where()
+        if seller_id is not None:
+            where += " AND e.seller_id = ?"
+            params.append(seller_id)
         yield from self.store.conn.execute(_SUMMARY.format(where=where), [*params, min_products])
 
     def runs_with_evidence(self, scope: Scope) -> list[int]:
@@ -150,6 +155,7 @@ class EvidenceRepo:
     def prune(self, keep_runs: int) -> dict[str, int]:
         """Drop the evidence of every run but the newest ``keep_runs`` that have some.
 
+        A run still going keeps its evidence whatever its age.
         Sellers' totals (sightings, times seen, first/last run) live in ``sellers`` and
         ``run_sellers`` and are not touched, so they stay exact; only per-product detail of
         old runs goes. Freed pages are reused by later runs; ``vacuum`` gives them back.
@@ -164,7 +170,10 @@ class EvidenceRepo:
                     " ON p.id = e.run_product_id ORDER BY 1 DESC"
                 )
             ]
-            dropped = runs[keep_runs:]
+            live = {row[0] for row in conn.execute(
+                "SELECT id FROM runs WHERE status IN ('running', 'waiting')"
+            )}  # fmt: skip
+            dropped = [run_id for run_id in runs[keep_runs:] if run_id not in live]
             rows = listings = 0
             for run_id in dropped:
                 found = conn.execute(

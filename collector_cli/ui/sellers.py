@@ -142,12 +142,15 @@ def print_seller(
     seller: sqlite3.Row,
     runs: list[sqlite3.Row],
     history: list[sqlite3.Row],
+    *,
+    profile: str | None = None,
 ) -> None:
     """The `sellers show` page: fields, the runs that saw it, its feedback series."""
     s = seller
     console.print(Text(display_name(s["name"]), style="bold"))
     fields = [
         ("platform", escape(s["platform"])),
+        ("profile", escape(profile) if profile else "— (no profile pages on this platform)"),
         ("name key", escape(display_name(s["name_key"]))),
         (
             "feedback",
