@@ -150,16 +150,19 @@ def _with_figures(
     from collector_cli.insight.ranking import rank
     from collector_cli.store.evidence import Scope
 
+    ranked = rank(store.evidence, Scope(run_id=run_id))
+    position = {f.seller_id: i for i, f in enumerate(ranked)}
     figures = {
         f.seller_id: {key: value for key, value in f.as_dict().items() if key in INSIGHT_FIELDS}
-        for f in rank(store.evidence, Scope(run_id=run_id))
+        for f in ranked
     }
     empty = dict.fromkeys(INSIGHT_FIELDS)
     merged = ({**row, **figures.get(row["id"], empty)} for row in rows)
     if not by_score:
         yield from merged
         return
-    yield from sorted(merged, key=lambda r: (r["score"] is None, -(r["score"] or 0), r["id"]))
+    unranked = len(position)
+    yield from sorted(merged, key=lambda r: (position.get(r["id"], unranked), r["id"]))
 
 
 def _target_path(output: str, fmt: str, run_id: int | None) -> Path:
