@@ -21,6 +21,10 @@ def _mib(n: int) -> str:
     return f"{n / 1048576:,.1f} MiB"
 
 
+def _runs(n: int) -> str:
+    return f"{n} run{'s' * (n != 1)}"
+
+
 @app.command("prune")
 def prune(
     ctx: typer.Context,
@@ -59,8 +63,8 @@ def prune(
         print_json(result)
         return
     err().print(
-        f"Pruned the evidence of {result['runs_pruned']} runs ({result['rows_deleted']:,} rows,"
-        f" {result['listings_deleted']:,} listings); kept {result['runs_kept']} runs."
+        f"Pruned the evidence of {_runs(result['runs_pruned'])} ({result['rows_deleted']:,} rows,"
+        f" {result['listings_deleted']:,} listings); kept {_runs(result['runs_kept'])}."
     )
     if vacuum:
         err().print(
