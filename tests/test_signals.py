@@ -1,10 +1,15 @@
 """Real processes, real signals: the durability contract of DESIGN §3 under SIGKILL and Ctrl-C.
 
-Each test starts `python -m collector_cli run --preset demo` with sample latency so the run
-lasts several seconds, watches the store through a read-only connection, and signals the
-process at some moment while products are being committed. Afterwards the store must be
-intact and every counter must equal what the rows say: a product's results, its done mark and
-the counters land together or not at all.
+Each test starts `python -m collector_cli run --preset demo`, watches the store through a
+read-only connection, and signals the process at a point it chose. The sample source's gate
+(a file holding how many distinct products the run may search) makes that point certain: a run
+held by the gate cannot finish by itself however fast or slow the machine is, so a test that
+has seen "K of the N admitted products committed" knows the run is still going, with work
+left, when it signals. Afterwards the store must be intact and every counter must equal what
+the rows say: a product's results, its done mark and the counters land together or not at all.
+
+Nothing here asserts how long anything took (speed is measured in bench/); every timeout is a
+safety net that fails with what was being awaited.
 """
 
 from __future__ import annotations
@@ -16,38 +21,86 @@ import re
 import signal
 import sqlite3
 import subprocess
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import IO
 
 import pytest
 
 from tests.conftest import start_collector
 
 RUN_ARGS = ["run", "--preset", "demo", "--concurrency", "4"]
-LATENCY_CONFIG = "[sources.sample]\nlatency_ms = 150\n"
+LATENCY_MS = 5  # requests take 2.5-7.5 ms: enough for searches to be in flight at a signal
 EXIT_CANCELLED = 130
-STARTUP_TIMEOUT_S = 30.0
+SAFETY_S = 30.0  # a safety net only: a healthy run reaches every awaited point in milliseconds
+DEMO_CATEGORIES = 4
+DEMO_SEARCHABLE = 93  # the demo's 100 products, 7 of them without a price (skipped)
 
-# "Random" but reproducible moments: (products done before acting, extra sleep in seconds).
+# Reproducible moments: (products the gate admits, products committed before acting). When
+# both are equal the run is idle at the gate; otherwise admitted products may be in flight.
 _rng = random.Random(20_240_611)
-KILL_MOMENTS = [(5, 0.0)] + [
-    (_rng.randint(5, 45), round(_rng.uniform(0, 0.4), 3)) for _ in range(5)
-]
+
+
+def _moments(count: int, most: int) -> list[tuple[int, int]]:
+    moments = []
+    for _ in range(count):
+        committed = _rng.randint(5, most)
+        moments.append((committed + _rng.randint(0, 6), committed))
+    return moments
+
+
+KILL_MOMENTS = [(5, 5), *_moments(5, 45)]
 # Kills right after a commit shows up: the moment a half-written commit would be exposed.
 KILL_ON_COMMIT = [5, 9, 17, 30]
-SIGINT_MOMENTS = [(5, 0.0)] + [
-    (_rng.randint(5, 40), round(_rng.uniform(0, 0.3), 3)) for _ in range(4)
-]
+SIGINT_MOMENTS = [(5, 5), *_moments(4, 40)]
 
 
-# -- helpers ---------------------------------------------------------------------------------------
+# -- the gate --------------------------------------------------------------------------------------
+
+
+class Gate:
+    """The sample source's gate: how many distinct products a run process may search so far.
+
+    Each process counts from zero (a resumed run does not search its done products again).
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.allow(0)
+
+    def allow(self, products: int) -> None:
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(str(products), encoding="utf-8")
+        tmp.replace(self.path)  # the source never reads a half-written number
+
+    def open(self) -> None:
+        self.allow(10**9)
+
+
+def write_gated_config(config_path: Path, gate_path: Path, **knobs: float) -> Path:
+    """A config whose sample marketplace waits on the gate file (plus a little latency)."""
+    knobs = {"latency_ms": LATENCY_MS, **knobs}
+    lines = [
+        "[sources.sample]",
+        *(f"{key} = {json.dumps(value)}" for key, value in knobs.items()),
+        f"gate_file = {json.dumps(str(gate_path))}",
+    ]
+    config_path.parent.mkdir(parents=True, exist_ok=True)
+    config_path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return config_path
 
 
 @pytest.fixture
-def slow_config(config_path: Path) -> Path:
-    config_path.write_text(LATENCY_CONFIG, encoding="utf-8")
-    return config_path
+def gate(config_path: Path, tmp_path: Path) -> Gate:
+    """``config_path`` now holds runs at a gate that admits nothing until the test says so."""
+    held = Gate(tmp_path / "gate")
+    write_gated_config(config_path, held.path)
+    return held
+
+
+# -- watching a run --------------------------------------------------------------------------------
 
 
 def read_count(db_path: Path, sql: str) -> int:
@@ -67,40 +120,139 @@ def read_count(db_path: Path, sql: str) -> int:
 
 
 DONE_SQL = "SELECT count(*) FROM run_products WHERE status = 'done'"
-SIGHTINGS_SQL = "SELECT coalesce(sum(sightings), 0) FROM run_sellers"
+LISTED_SQL = "SELECT count(*) FROM run_categories WHERE status = 'done'"
 
 
 def done_products(db_path: Path) -> int:
     return read_count(db_path, DONE_SQL)
 
 
-def wait_for_new_sightings(proc: subprocess.Popen[str], db_path: Path) -> None:
-    """Return the moment a new commit becomes visible (polling as fast as possible)."""
-    before = read_count(db_path, SIGHTINGS_SQL)
-    deadline = time.monotonic() + STARTUP_TIMEOUT_S
-    while time.monotonic() < deadline and proc.poll() is None:
-        if read_count(db_path, SIGHTINGS_SQL) != before:
+def wait_until(
+    proc: subprocess.Popen[str], predicate: Callable[[], bool], what: str, timeout: float = SAFETY_S
+) -> None:
+    """Poll the store until ``predicate`` holds; fail saying what was awaited if the process
+    exits first or the safety timeout passes."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if proc.poll() is not None:
+            out, err = proc.communicate()
+            pytest.fail(
+                f"collector exited with {proc.returncode} while the test waited for {what}:"
+                f"\n{out}\n{err}"
+            )
+        if predicate():
             return
-    pytest.fail("no new commit became visible")
+        if time.monotonic() > deadline:
+            proc.kill()
+            out, err = proc.communicate()
+            pytest.fail(f"still waiting for {what} after {timeout:g} s:\n{out}\n{err}")
+        time.sleep(0.005)
 
 
 def wait_for_done(proc: subprocess.Popen[str], db_path: Path, at_least: int) -> int:
-    deadline = time.monotonic() + STARTUP_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            out, err = proc.communicate()
-            pytest.fail(f"collector exited early with {proc.returncode}:\n{out}\n{err}")
-        n = done_products(db_path)
-        if n >= at_least:
-            return n
-        time.sleep(0.01)
-    proc.kill()
-    out, err = proc.communicate()
-    pytest.fail(f"no {at_least} products done within {STARTUP_TIMEOUT_S}s:\n{out}\n{err}")
+    wait_until(proc, lambda: done_products(db_path) >= at_least, f"{at_least} products done")
+    return done_products(db_path)
+
+
+def wait_listed(proc: subprocess.Popen[str], db_path: Path) -> None:
+    """Until every demo category is listed (listing is not gated; only searches are)."""
+    wait_until(
+        proc,
+        lambda: read_count(db_path, LISTED_SQL) == DEMO_CATEGORIES,
+        f"all {DEMO_CATEGORIES} categories listed",
+    )
+
+
+def wait_for_new_commit(proc: subprocess.Popen[str], db_path: Path, before: int) -> None:
+    """Return the moment a commit beyond ``before`` done products becomes visible (polling as
+    fast as possible)."""
+    deadline = time.monotonic() + SAFETY_S
+    while proc.poll() is None and time.monotonic() < deadline:
+        if done_products(db_path) > before:
+            return
+    reap(proc)
+    pytest.fail(f"no commit beyond {before} done products became visible")
 
 
 def start_run(db_path: Path, config_path: Path) -> subprocess.Popen[str]:
     return start_collector(RUN_ARGS, db_path, config_path)
+
+
+def finish(proc: subprocess.Popen[str], after: str) -> tuple[str, str]:
+    """Wait for the exit that ``after`` (a signal, a command) should bring about."""
+    try:
+        return proc.communicate(timeout=SAFETY_S)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, err = proc.communicate()
+        pytest.fail(f"still running {SAFETY_S:g} s after {after}:\n{out}\n{err}")
+
+
+def reap(proc: subprocess.Popen[str]) -> None:
+    """Cleanup on any way out of a test: never leave a collector process behind."""
+    if proc.poll() is None:
+        proc.kill()
+        proc.communicate()
+
+
+class Output:
+    """A started process's stdout and stderr, read on threads as they come, so a test can
+    wait for a line while the process runs (communicate() only returns at the exit)."""
+
+    def __init__(self, proc: subprocess.Popen[str]) -> None:
+        self.proc = proc
+        self._lines: dict[str, list[str]] = {"out": [], "err": []}
+        self._changed = threading.Condition()
+        self._threads = [
+            threading.Thread(target=self._read, args=(stream, key), daemon=True)
+            for key, stream in (("out", proc.stdout), ("err", proc.stderr))
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    def _read(self, stream: IO[str], key: str) -> None:
+        for line in stream:
+            with self._changed:
+                self._lines[key].append(line)
+                self._changed.notify_all()
+
+    def wait_for_err(self, text: str) -> None:
+        deadline = time.monotonic() + SAFETY_S
+        with self._changed:
+            while not any(text in line for line in self._lines["err"]):
+                if self.proc.poll() is not None or time.monotonic() > deadline:
+                    break
+                self._changed.wait(0.05)
+            else:
+                return
+        out, err = self.close()
+        pytest.fail(
+            f"{text!r} never appeared on stderr (exit {self.proc.returncode}):\n{out}\n{err}"
+        )
+
+    def finish(self, after: str) -> tuple[str, str]:
+        """Wait for the exit that ``after`` should bring about; return stdout and stderr."""
+        try:
+            self.proc.wait(timeout=SAFETY_S)
+        except subprocess.TimeoutExpired:
+            out, err = self.close()
+            pytest.fail(f"still running {SAFETY_S:g} s after {after}:\n{out}\n{err}")
+        return self.close()
+
+    def close(self) -> tuple[str, str]:
+        """Kill the process if it still runs; everything it wrote."""
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
+        for thread, stream in zip(self._threads, (self.proc.stdout, self.proc.stderr), strict=True):
+            thread.join(SAFETY_S)
+            if stream is not None:
+                stream.close()
+        with self._changed:
+            return "".join(self._lines["out"]), "".join(self._lines["err"])
+
+
+# -- checking the store ----------------------------------------------------------------------------
 
 
 def check_store(db_path: Path) -> dict:
@@ -192,27 +344,28 @@ def assert_summary(stdout: str, run: dict, remaining: int) -> None:
 # -- SIGKILL ---------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("min_done", "extra_sleep"), KILL_MOMENTS)
+@pytest.mark.parametrize(("admitted", "committed"), KILL_MOMENTS)
 def test_sigkill_keeps_every_commit_whole(
-    db_path: Path, slow_config: Path, cli, min_done: int, extra_sleep: float
+    db_path: Path, config_path: Path, gate: Gate, cli, admitted: int, committed: int
 ) -> None:
-    proc = start_run(db_path, slow_config)
+    gate.allow(admitted)
+    proc = start_run(db_path, config_path)
     try:
-        wait_for_done(proc, db_path, min_done)
-        time.sleep(extra_sleep)
+        wait_for_done(proc, db_path, committed)
         seen_before_kill = done_products(db_path)
         proc.send_signal(signal.SIGKILL)
-        proc.communicate(timeout=10)
+        finish(proc, "SIGKILL")
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
+        reap(proc)
     assert proc.returncode == -signal.SIGKILL
 
     run = check_store(db_path)
     assert run["status"] == "running"  # nobody has looked yet
-    assert run["products_done"] >= seen_before_kill >= min_done  # nothing committed was lost
-    assert pending_products(db_path) > 0  # it really was killed mid-run
+    # Nothing committed was lost, and nothing went past the gate.
+    assert admitted >= run["products_done"] >= seen_before_kill >= committed
+    # Held by the gate, it was certainly killed mid-run: work was left.
+    assert admitted < DEMO_SEARCHABLE
+    assert pending_products(db_path) > 0 or run["categories_done"] < DEMO_CATEGORIES
     assert run["listings_seen"] > 0
 
     # The next command that looks notices the process is gone.
@@ -237,45 +390,46 @@ def test_sigkill_keeps_every_commit_whole(
 
 
 @pytest.mark.parametrize("min_done", KILL_ON_COMMIT)
-def test_sigkill_right_after_a_commit(db_path: Path, slow_config: Path, min_done: int) -> None:
-    proc = start_run(db_path, slow_config)
+def test_sigkill_right_after_a_commit(
+    db_path: Path, config_path: Path, gate: Gate, min_done: int
+) -> None:
+    gate.allow(min_done)
+    proc = start_run(db_path, config_path)
     try:
-        wait_for_done(proc, db_path, min_done)
-        wait_for_new_sightings(proc, db_path)
+        # Idle at the gate: every admitted product is committed, nothing else can land.
+        done = wait_for_done(proc, db_path, min_done)
+        assert done == min_done
+        # Three more products: a commit is certain to come, and the run still cannot end.
+        gate.allow(min_done + 3)
+        wait_for_new_commit(proc, db_path, min_done)
         proc.send_signal(signal.SIGKILL)
-        proc.communicate(timeout=10)
+        finish(proc, "SIGKILL")
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
+        reap(proc)
     assert proc.returncode == -signal.SIGKILL
     run = check_store(db_path)
     assert run["status"] == "running"
-    assert run["products_done"] > min_done
+    assert min_done < run["products_done"] <= min_done + 3
 
 
 # -- SIGINT ----------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("min_done", "extra_sleep"), SIGINT_MOMENTS)
+@pytest.mark.parametrize(("admitted", "committed"), SIGINT_MOMENTS)
 def test_sigint_cancels_cleanly(
-    db_path: Path, slow_config: Path, cli, min_done: int, extra_sleep: float
+    db_path: Path, config_path: Path, gate: Gate, cli, admitted: int, committed: int
 ) -> None:
-    proc = start_run(db_path, slow_config)
+    gate.allow(admitted)
+    proc = start_run(db_path, config_path)
     try:
-        wait_for_done(proc, db_path, min_done)
-        time.sleep(extra_sleep)
+        wait_listed(proc, db_path)
+        wait_for_done(proc, db_path, committed)
         seen_before = done_products(db_path)
-        sent = time.monotonic()
         proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=2)
-        took = time.monotonic() - sent
+        out, err = finish(proc, "SIGINT")
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
+        reap(proc)
     assert proc.returncode == EXIT_CANCELLED, err
-    assert took < 2.0
     assert "stop requested: cancelled (SIGINT)" in err
     assert "Traceback" not in err
 
@@ -283,7 +437,7 @@ def test_sigint_cancels_cleanly(
     assert run["status"] == "cancelled"
     assert run["finish_reason"] == "cancelled (SIGINT)"
     assert run["finished_at"] is not None
-    assert run["products_done"] >= seen_before >= min_done
+    assert admitted >= run["products_done"] >= seen_before >= committed
     remaining = pending_products(db_path)
     assert_summary(out, run, remaining)
     assert (
@@ -301,20 +455,20 @@ def test_sigint_cancels_cleanly(
     assert history_json(cli)[0]["status"] == "cancelled"
 
 
-def test_sigterm_cancels_like_sigint(db_path: Path, slow_config: Path) -> None:
-    proc = start_run(db_path, slow_config)
+def test_sigterm_cancels_like_sigint(db_path: Path, config_path: Path, gate: Gate) -> None:
+    gate.allow(8)
+    proc = start_run(db_path, config_path)
     try:
         wait_for_done(proc, db_path, 8)
         proc.send_signal(signal.SIGTERM)
-        out, err = proc.communicate(timeout=2)
+        out, err = finish(proc, "SIGTERM")
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
+        reap(proc)
     assert proc.returncode == EXIT_CANCELLED, err
     run = check_store(db_path)
     assert run["status"] == "cancelled"
     assert run["finish_reason"] == "cancelled (SIGTERM)"
+    assert run["products_done"] == 8
     assert f"Run #{run['id']} (demo) cancelled" in out
 
 
@@ -322,26 +476,26 @@ def test_sigterm_cancels_like_sigint(db_path: Path, slow_config: Path) -> None:
 
 
 @pytest.mark.parametrize("gap", [0.0, 0.0005])
-def test_second_sigint_exits_at_once(db_path: Path, slow_config: Path, cli, gap: float) -> None:
-    """Two Ctrl-Cs in quick succession: exit 130 at once, whichever path the process takes."""
-    proc = start_run(db_path, slow_config)
+def test_second_sigint_exits_at_once(
+    db_path: Path, config_path: Path, gate: Gate, cli, gap: float
+) -> None:
+    """Two Ctrl-Cs in quick succession: exit 130, whichever path the process takes."""
+    gate.allow(6)
+    proc = start_run(db_path, config_path)
     try:
+        wait_listed(proc, db_path)
         wait_for_done(proc, db_path, 6)
         proc.send_signal(signal.SIGINT)
         time.sleep(gap)
-        sent = time.monotonic()
         proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=2)
-        took = time.monotonic() - sent
+        out, err = finish(proc, "two SIGINTs")
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
+        reap(proc)
     assert proc.returncode == EXIT_CANCELLED, (proc.returncode, err)
-    assert took < 2.0
     assert "Traceback" not in err
 
     run = check_store(db_path)
+    assert run["products_done"] == 6  # held at the gate: nothing else could be searched
     if run["status"] == "running":
         # The second signal reached the engine while it was stopping: it quit without finishing.
         assert "Run #" not in out
@@ -356,41 +510,40 @@ def test_second_sigint_exits_at_once(db_path: Path, slow_config: Path, cli, gap:
 
 
 def test_second_sigint_while_stopping_quits_without_finishing(
-    db_path: Path, slow_config: Path, cli
+    db_path: Path, config_path: Path, gate: Gate, cli
 ) -> None:
-    """Deterministic version: hold the store's write lock so the engine is still busy when the
-    second SIGINT arrives. Store calls run on a DB thread, so the event loop still sees the
-    signal: it must quit at once (os._exit 130) while the lock is still held, leaving a store
-    that is intact and a run that the next command marks interrupted."""
-    proc = start_run(db_path, slow_config)
+    """Deterministic version: hold the store's write lock so the engine cannot finish (it must
+    write the run's final status) when the second SIGINT arrives. Store calls run on a DB
+    thread, so the event loop still sees the signal: it must quit at once (os._exit 130) while
+    the lock is still held, leaving a store that is intact and a run that the next command
+    marks interrupted."""
+    gate.allow(6)
+    proc = start_run(db_path, config_path)
+    output = Output(proc)
     lock: sqlite3.Connection | None = None
     try:
-        wait_for_done(proc, db_path, 6)
-        done_before = done_products(db_path)
-        lock = sqlite3.connect(db_path, isolation_level=None, timeout=5)
-        lock.execute("BEGIN IMMEDIATE")  # the engine's next commit now waits on us
-        time.sleep(0.8)  # in-flight searches finish; the writer blocks on the lock
+        wait_listed(proc, db_path)
+        # Idle at the gate with 6 products done: nothing is committing when the lock is taken.
+        done_before = wait_for_done(proc, db_path, 6)
+        lock = sqlite3.connect(db_path, isolation_level=None, timeout=SAFETY_S)
+        lock.execute("BEGIN IMMEDIATE")  # every write of the engine now waits on us
         proc.send_signal(signal.SIGINT)
-        time.sleep(0.1)
-        sent = time.monotonic()
+        # The engine has taken the first signal (it says so); it cannot record the cancel.
+        output.wait_for_err("stop requested: cancelled (SIGINT)")
         proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=2)  # the lock is still held
-        took = time.monotonic() - sent
+        out, err = output.finish("the second SIGINT (the store's write lock still held)")
         lock.execute("ROLLBACK")
     finally:
         if lock is not None:
             lock.close()
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
+        output.close()
     assert proc.returncode == EXIT_CANCELLED, (proc.returncode, err)
-    assert took < 2.0
-    assert "stop requested: cancelled (SIGINT)" in err
+    assert "Traceback" not in err
     assert "Run #" not in out  # no summary: it did not wait to finish the run
 
     run = check_store(db_path)
     assert run["status"] == "running"
-    assert run["products_done"] >= done_before
+    assert run["products_done"] == done_before == 6
     assert pending_products(db_path) > 0
     reported = history_json(cli)[0]
     assert reported["status"] == "interrupted"
@@ -398,20 +551,22 @@ def test_second_sigint_while_stopping_quits_without_finishing(
 
 
 @pytest.mark.parametrize("gap", [0.004, 0.01, 0.02, 0.04])
-def test_late_second_sigint_still_exits_130(db_path: Path, slow_config: Path, gap: float) -> None:
+def test_late_second_sigint_still_exits_130(
+    db_path: Path, config_path: Path, gate: Gate, gap: float
+) -> None:
     """A second Ctrl-C that lands while the process shuts down after a clean cancel must not
-    turn exit 130 into a death by signal."""
-    proc = start_run(db_path, slow_config)
+    turn exit 130 into a death by signal. The gap only varies where the second one lands: the
+    gate holds the run, so the first one is what ends it."""
+    gate.allow(6)
+    proc = start_run(db_path, config_path)
     try:
         wait_for_done(proc, db_path, 6)
         proc.send_signal(signal.SIGINT)
         time.sleep(gap)
         proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=3)
+        _, err = finish(proc, "two SIGINTs")
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
+        reap(proc)
     assert proc.returncode == EXIT_CANCELLED, (proc.returncode, err)
     assert check_store(db_path)["status"] in ("cancelled", "running")
 
@@ -419,14 +574,22 @@ def test_late_second_sigint_still_exits_130(db_path: Path, slow_config: Path, ga
 # -- a run that is left alone finishes -----------------------------------------------------------
 
 
-def test_unsignalled_run_completes_with_latency(db_path: Path, slow_config: Path) -> None:
-    """Control for the tests above: with the same config the run completes by itself."""
-    proc = start_collector([*RUN_ARGS[:-1], "16"], db_path, slow_config)
-    out, err = proc.communicate(timeout=60)
+def test_unsignalled_run_completes_once_the_gate_opens(
+    db_path: Path, config_path: Path, gate: Gate
+) -> None:
+    """Control for the tests above: with the same config and an open gate, the run completes
+    by itself."""
+    gate.open()
+    proc = start_collector([*RUN_ARGS[:-1], "16"], db_path, config_path)
+    try:
+        out, err = finish(proc, "the start of a run with the gate open")
+    finally:
+        reap(proc)
     assert proc.returncode == 0, err
     run = check_store(db_path)
     assert run["status"] == "completed"
     assert pending_products(db_path) == 0
+    assert run["products_done"] == DEMO_SEARCHABLE
     assert run["products_done"] + run["products_skipped"] == run["products_total"] == 100
     assert "remaining" not in out
     assert os.stat(db_path).st_mode & 0o777 == 0o600
