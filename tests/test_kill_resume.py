@@ -225,6 +225,16 @@ def results(db_path: Path) -> dict:
                 " FROM run_products"
             )
         )
+        # Seller evidence: one row per (run, product, seller), never doubled by a resume.
+        evidence = sorted(
+            tuple(r)
+            for r in conn.execute(
+                "SELECT p.run_id, p.category_id, p.product_key, s.name_key, e.listings,"
+                " e.price_min_micros, e.price_max_micros, e.example_listing_id, e.example_url"
+                " FROM seller_evidence e JOIN run_products p ON p.id = e.run_product_id"
+                " JOIN sellers s ON s.id = e.seller_id"
+            )
+        )
         runs = {
             r["id"]: {key: r[key] for key in RUN_COUNTERS}
             for r in conn.execute("SELECT * FROM runs ORDER BY id")
@@ -236,6 +246,7 @@ def results(db_path: Path) -> dict:
         "sellers": sellers,
         "run_sellers": run_sellers,
         "run_products": run_products,
+        "evidence": evidence,
         "runs": runs,
         "requests": requests,
     }
@@ -243,7 +254,8 @@ def results(db_path: Path) -> dict:
 
 def assert_same_results(actual: dict, expected: dict) -> None:
     """Row-for-row equality (requests excluded: requests in flight at a kill are re-made)."""
-    for table in ("runs", "run_products", "run_sellers", "sellers"):
+    assert actual["evidence"], "no seller evidence was recorded"
+    for table in ("runs", "run_products", "run_sellers", "sellers", "evidence"):
         got, want = actual[table], expected[table]
         if got != want:
             if isinstance(got, list):

@@ -417,7 +417,8 @@ EXPECTED_SCHEMA: list[tuple[str, str, str, str | None]] = [
         "sellers_feedback_first",
         "sellers",
         "CREATE TRIGGER sellers_feedback_first AFTER INSERT ON sellers\nWHEN NEW.feedback_score IS NOT NULL OR NEW.feedback_percent IS NOT NULL BEGIN\n    INSERT INTO seller_feedback (seller_id, run_id, recorded_at, feedback_score,\n        feedback_score_approx, feedback_percent)\n    VALUES (NEW.id, NEW.last_run_id, coalesce(NEW.last_seen_at, NEW.created_at),\n        NEW.feedback_score, NEW.feedback_score_approx, NEW.feedback_percent);\nEND",
-    ),    # m005_seller_evidence
+    ),
+    # m005_seller_evidence
     (
         "table",
         "seller_evidence",
