@@ -94,7 +94,9 @@ FAULTS = {
         ("ebay", "500", None, 0, "product1"),
         ("ebay", "502", None, 0, "product2"),
         ("ebay", "malformed-json", None, 0, "product3"),
-        ("ebay", "timeout", None, 3, "product4"),  # the preset's eBay timeout is 0.5 s
+        # The server would answer after 60 s, the preset's eBay timeout is 5 s: only this
+        # request times out, however slow a busy machine makes the others.
+        ("ebay", "timeout", None, 60, "product4"),
         ("ebay", "503", None, 0, "product5"),
     ],
     "oxylabs-ebay": [
@@ -114,7 +116,7 @@ FAULTS = {
 def test_fault_injected_run_completes_and_its_ledger_matches_the_emulators(
     cli, real_env, oxylabs, ebay, catalogue, db_path, tmp_path, listing
 ):
-    extra = ["-o", "ebay.timeout=0.5"] if listing == "ebay" else []
+    extra = ["-o", "ebay.timeout=5"] if listing == "ebay" else []
     add_preset(cli, "faulty", "oxylabs", listing, *extra)
     targets = {f"node{i}": f'"{node}"' for i, node in enumerate(node_ids())}
     targets.update({f"product{i}": code for i, code in enumerate(unique_tokens(catalogue, 6))})

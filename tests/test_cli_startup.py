@@ -12,7 +12,16 @@ import pytest
 
 from tests.conftest import subprocess_env
 
-HEAVY = ("pydantic", "aiohttp", "croniter", "crontab", "apprise", "sqlite_utils", "selectolax")
+HEAVY = (
+    "pydantic",
+    "aiohttp",
+    "croniter",
+    "crontab",
+    "apprise",
+    "sqlite_utils",
+    "selectolax",
+    "plotly",
+)
 PROBE = """
 import json, sys
 sys.argv = ["collector", *{args!r}]

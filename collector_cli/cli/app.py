@@ -135,6 +135,7 @@ def _register() -> None:
         export,
         history,
         preset,
+        report,
         run,
         schedule,
         seller_insight,
@@ -155,6 +156,7 @@ def _register() -> None:
     app.add_typer(sellers.app, name="sellers")
     app.command("categories")(categories.categories)
     app.command("sources")(sources_cmd.sources)
+    app.command("report")(report.report)
     app.add_typer(config_cmd.app, name="config")
     app.add_typer(schedule.app, name="schedule")
     app.add_typer(db_cmd.app, name="db")

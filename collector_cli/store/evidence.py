@@ -205,3 +205,22 @@ class EvidenceRepo:
         self.store.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         after = self.store.path.stat().st_size
         return {"bytes_before": before, "bytes_after": after, "bytes_freed": before - after}
+
+    def category_yield(self, run_id: int) -> list[sqlite3.Row]:
+        """Per category of one run: products searched, listings seen and distinct sellers.
+
+        What the report's yield chart shows: which categories repay their searches. A product
+        counts once searched (done; failed ones are counted apart). Distinct sellers come from
+        the evidence, so a run from before evidence was kept has 0 there.
+        """
+        return self.store.query(
+            "SELECT p.department_id, p.category_id,"
+            " sum(p.status = 'done') AS products, sum(p.status = 'failed') AS failed,"
+            " coalesce(sum(CASE WHEN p.status = 'done' THEN p.listings_seen END), 0) AS listings,"
+            " (SELECT count(DISTINCT e.seller_id) FROM run_products q JOIN seller_evidence e"
+            " ON e.run_product_id = q.id WHERE q.run_id = p.run_id"
+            " AND q.category_id = p.category_id) AS sellers"
+            " FROM run_products p WHERE p.run_id = ?"
+            " GROUP BY p.department_id, p.category_id ORDER BY p.department_id, p.category_id",
+            (run_id,),
+        )
