@@ -21,7 +21,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
-SCRIPTS = ["store", "engine", "network", "export", "startup", "resume"]
+SCRIPTS = ["store", "engine", "network", "export", "startup", "resume", "rank"]
 
 
 def run(name: str, quick: bool) -> dict:
@@ -106,13 +106,16 @@ def rows(results: dict[str, dict]) -> list[str]:
                        f" {mark(point['collector_peak_rss_mib'] <= 64)} |")  # fmt: skip
     r = results.get("startup")
     if r:
-        base = r["results"]["bare_typer_help"]["median_ms"]
+        names = {"bare_typer_help": "bare Typer `--help`",
+                 "bare_typer_command": "bare Typer command with int/str/Path options"}  # fmt: skip
         for key, label in (("collector_help", "`collector --help`"),
                            ("collector_history", "`collector history`, empty store")):  # fmt: skip
             point = r["results"][key]
-            out.append(f"| 5 start-up: {label} | {point['median_ms']} ms | bare Typer"
-                       f" `--help` {base} ms | {point['ratio_to_bare_typer']:.2f} | ≤ 1.2 |"
-                       f" {mark(point['ratio_to_bare_typer'] <= 1.2)} |")  # fmt: skip
+            base = r["results"][point["baseline"]]["median_ms"]
+            out.append(f"| 5 start-up: {label} | {point['median_ms']} ms |"
+                       f" {names[point['baseline']]} {base} ms |"
+                       f" {point['ratio_to_baseline']:.2f} | ≤ 1.2 |"
+                       f" {mark(point['ratio_to_baseline'] <= 1.2)} |")  # fmt: skip
     r = results.get("resume")
     if r:
         for mode in ("sigint", "limit"):
@@ -124,6 +127,15 @@ def rows(results: dict[str, dict]) -> list[str]:
                            f" {m['resume_requests_median']:,} requests | fresh run"
                            f" {r['baseline']['requests_median']:,} requests |"
                            f" {m['ratio_to_fresh']:.3f} | ≤ 0.10 | {verdict} |")  # fmt: skip
+    r = results.get("rank")
+    if r:
+        p = r["params"]
+        out.append(f"| 7 rank: `sellers rank` over {p['evidence_rows']:,} evidence rows,"
+                   f" {r['real']['ranked_sellers']:,} sellers ranked |"
+                   f" {r['real']['seconds_median']} s in-process; CLI"
+                   f" {r['cli']['seconds_median']} s, peak RSS {r['cli']['peak_rss_mib']} MiB |"
+                   f" the whole ranking as one SQL query: {r['baseline']['seconds_median']} s |"
+                   f" {r['ratio']:.2f} | — | (shown) |")  # fmt: skip
     return out
 
 
@@ -156,9 +168,12 @@ def render(results: dict[str, dict], quick: bool) -> str:
 
 NOTES = """
 - **Store (#1).** The real path commits groups of finished products (one transaction each, a
-  product never split) with triggers and the per-run tables; the baseline sends the same three
-  statements in one transaction. The store opens with a 64 MiB page cache and checkpoints the WAL
-  every 10,000 pages: that took the ratio from 0.53 to about 0.85 on this machine.
+  product never split) with triggers and the per-run tables; the baseline sends the same four
+  statements (seller and run_sellers upserts, seller evidence, product update) in one
+  transaction. The listings carry ids, URLs and varied prices, so the evidence stored is a
+  real run's; the JSON gives its size per listing sighting (`bytes_per_sighting`, by dbstat).
+  The store opens with a 64 MiB page cache and checkpoints the WAL every 10,000 pages: that
+  took the ratio from 0.53 to about 0.85 on this machine (three statements, before evidence).
 - **Network (#3).** The emulators run in a separate process with 50 ms added to every request;
   the metric is eBay searches over the search phase as the server saw it. `replay` in the raw
   results is a bare aiohttp client sending the same searches: the collector matches it.
@@ -168,16 +183,22 @@ NOTES = """
   whole `sqlite3 -csv` export, so ≤ 2× would need the rows formatted inside SQLite. The collector
   keeps its exact CSV (RFC 4180, `--excel` neutralizing) and JSON formats instead; it writes
   about 180k rows/s.
-- **Start-up (#5).** typer 0.29 converts every non-bool option through a pydantic TypeAdapter,
-  and importing pydantic cost `collector history` about 55 ms (1.59× the bare Typer app).
-  `collector_cli/cli/coercion.py` now converts plain str/int/float/Path/flag values itself
-  (ranged, choice and file options keep typer's path), which brought it to about 1.04×. Heavy
-  modules of our own (aiohttp, croniter, python-crontab, apprise, sqlite-utils, selectolax) are
-  not imported by either command (`tests/test_cli_startup.py` checks it).
+- **Start-up (#5).** typer (>= 0.25) converts every non-bool option value through a pydantic
+  TypeAdapter, so any Typer app whose command has options imports pydantic. `collector history`
+  is compared with a bare Typer app running a command with the same kinds of options (a root
+  `--db PATH`, an int, a str, a flag), so both pay for it; nothing of typer's internals is
+  patched (the private hook of 0.29 that skipped pydantic is gone). Heavy modules of our own
+  (aiohttp, croniter, python-crontab, apprise, sqlite-utils, selectolax, plotly) are not
+  imported by either command (`tests/test_cli_startup.py` checks it).
 - **Resume (#6), borderline by construction.** The resume searches exactly the products not
   finished; the overshoot (about 0.5 % of a fresh run) is the pages of products that were in
   flight when the run stopped, which a clean stop (Ctrl-C within a second) discards. Stopping
   at 90 % leaves 10 % by definition, so the target cannot hold with any product in flight.
+- **Rank (#7).** A store of 20 runs × 5,000 products, 100k sellers and 1.2M evidence rows, built
+  by raw SQL on the real schema. The baseline computes the whole ranking (median markup and its
+  spread by window functions, growth, score, order) in one query; the real path runs one
+  aggregation query and does the median, growth and score in Python. `real_breakdown` in the raw
+  results shows where its time goes.
 """
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import sqlite3
 import sys
 from pathlib import Path
@@ -12,11 +13,8 @@ import typer
 from typer.core import TyperGroup
 
 from collector_cli import __version__
-from collector_cli.cli import coercion
 from collector_cli.cli.common import EXIT_CODES_HELP, AppState, state
 from collector_cli.errors import CollectorError, ExitCode
-
-coercion.install()  # plain option values without pydantic (start-up time)
 
 
 class CollectorGroup(TyperGroup):
@@ -74,8 +72,33 @@ def _one_line_usage(exc: typer.TyperException) -> None:
         typer.echo(sub.get_help())  # `collector` or `collector preset` alone: show the help
         raise typer.Exit(0)
     path = sub.command_path if sub is not None else "collector"
-    typer.echo(f"collector: error: {exc.format_message()} (see '{path} --help')", err=True)
+    message = _plain_words(exc.format_message())
+    typer.echo(f"collector: error: {message} (see '{path} --help')", err=True)
     raise typer.Exit(ExitCode.USAGE) from None
+
+
+# typer converts option values through pydantic, whose messages speak of "Input" and string
+# parsing; say what the user typed wrong instead.
+_VALUE_MESSAGES = (
+    (re.compile(r"Input should be a valid integer, unable to parse string as an integer"),
+     "not a whole number"),
+    (re.compile(r"Input should be a valid integer, got a number with a fractional part"),
+     "not a whole number"),
+    (re.compile(r"Input should be a valid number, unable to parse string as a number"),
+     "not a number"),
+    (re.compile(r"Input should be greater than or equal to (-?\d+)"), r"use \1 or more"),
+    (re.compile(r"Input should be greater than (-?\d+)"), r"use more than \1"),
+    (re.compile(r"Input should be less than or equal to 9223372036854775807"), "too large"),
+    (re.compile(r"Input should be less than or equal to (-?\d+)"), r"use \1 or less"),
+    (re.compile(r"'(.*)' is not a valid integer\."), r"'\1' is not a whole number"),  # click
+    (re.compile(r"'(.*)' is not a valid float\."), r"'\1' is not a number"),
+)  # fmt: skip
+
+
+def _plain_words(message: str) -> str:
+    for pattern, words in _VALUE_MESSAGES:
+        message = pattern.sub(words, message)
+    return message
 
 
 def _quiet_broken_pipe() -> None:
