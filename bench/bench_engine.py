@@ -66,7 +66,7 @@ def worker(args: argparse.Namespace) -> None:
     sys.path.insert(0, str(ROOT))
     from collector_cli import taxonomy
     from collector_cli.engine import lifecycle
-    from collector_cli.engine.runner import RunOptions
+    from collector_cli.engine.resolve import resolve
     from collector_cli.models import Filters, Preset
     from collector_cli.store.db import open_store
 
@@ -88,7 +88,7 @@ def worker(args: argparse.Namespace) -> None:
         cpu0 = usage0.ru_utime + usage0.ru_stime
         t0 = time.perf_counter()
         summary = lifecycle.start_new(
-            store, preset, SilentReporter(), RunOptions(concurrency=args.concurrency)
+            store, resolve(preset, concurrency=args.concurrency), SilentReporter()
         )
         wall = time.perf_counter() - t0
         usage1 = resource.getrusage(resource.RUSAGE_SELF)

@@ -179,6 +179,11 @@ def write(data: dict[str, Any]) -> Path:
 
 
 def source_options(name: str, preset_options: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A source's settings for a run: the preset's, overridden key by key by ``[sources.NAME]``.
+
+    Called once per source when a run is resolved (engine/resolve.py); the run keeps the result,
+    so a config file edited while a run waits or runs does not change it halfway.
+    """
     merged = dict(preset_options or {})
     merged.update(load().get("sources", {}).get(name, {}))
     return merged

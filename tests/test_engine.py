@@ -14,8 +14,9 @@ from pathlib import Path
 import pytest
 
 from collector_cli import config, taxonomy
-from collector_cli.engine import runner
+from collector_cli.engine import lifecycle
 from collector_cli.engine.events import Event, RunStats, RunSummary
+from collector_cli.engine.resolve import resolve
 from collector_cli.models import Filters, Listing, ListingQuery, Product, ProductOutcome
 from collector_cli.presets import DEMO
 from collector_cli.sources.base import SourceContext
@@ -71,7 +72,7 @@ def write_config(config_path: Path, **sample: object) -> None:
 
 def run_demo(store: Store, concurrency: int = 8) -> tuple[RunSummary, RecordingReporter]:
     reporter = RecordingReporter()
-    summary = runner.start(store, DEMO, reporter, runner.RunOptions(concurrency=concurrency))
+    summary = lifecycle.start_new(store, resolve(DEMO, concurrency=concurrency), reporter)
     return summary, reporter
 
 

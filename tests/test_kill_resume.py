@@ -37,7 +37,8 @@ from typer.testing import CliRunner
 from collector_cli import config, taxonomy
 from collector_cli.cli.app import app
 from collector_cli.engine.liveness import this_process
-from collector_cli.engine.runner import STOPPED_BY_COMMAND, RunEngine, RunOptions
+from collector_cli.engine.resolve import resolve
+from collector_cli.engine.runner import STOPPED_BY_COMMAND, RunEngine
 from collector_cli.engine.signals import StopSignals
 from collector_cli.presets import DEMO
 from collector_cli.store.db import open_store
@@ -670,7 +671,7 @@ def test_sigint_before_the_pipeline_starts_still_stops_the_attempt(
             hostname=host,
         )
         reporter = _SigintAtStart()
-        engine = RunEngine(store, run_id, DEMO, reporter, RunOptions(concurrency=4))
+        engine = RunEngine(store, run_id, resolve(DEMO, concurrency=4), reporter)
 
         async def bounded():  # type: ignore[no-untyped-def]
             return await asyncio.wait_for(engine.main(signals), SAFETY_S)

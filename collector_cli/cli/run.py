@@ -1,15 +1,26 @@
-"""`collector run` and `collector resume`: execute a preset with live progress."""
+"""`collector run` and `collector resume`: execute a preset with live progress.
+
+Every way a run starts comes through this module: `run --preset` (and its `--dry-run`),
+`resume` / `run --resume`, and a schedule's fire (`run --schedule`, which `schedule run` and
+`schedule catch-up` share). Each turns its preset into one ``ResolvedRun`` with
+``engine.resolve.resolve`` (the only place a preset is resolved) and hands that value down;
+a fire resolves inside schedule/fire.py because only the fire knows, after claiming it,
+whether and which preset runs.
+"""
 
 from __future__ import annotations
 
-import dataclasses
 import sys
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from collector_cli.cli.common import err, out, state
 from collector_cli.errors import UsageError
+
+if TYPE_CHECKING:
+    from collector_cli.engine.events import RunSummary
+    from collector_cli.engine.resolve import ResolvedRun
 
 MaxRequests = Annotated[
     int | None, typer.Option(help="End the run cleanly after N requests (exit 6).")
@@ -83,14 +94,13 @@ def run(
     """
     from collector_cli import config
     from collector_cli.engine import lifecycle
-    from collector_cli.presets import validate_filters, validate_name
+    from collector_cli.engine.resolve import resolve
+    from collector_cli.presets import validate_name
 
     _check_concurrency(concurrency)
     if schedule_id is not None:
         if preset_name is not None or resume_run is not None or dry_run:
             raise UsageError("--schedule ID takes no --preset, --resume or --dry-run")
-        from collector_cli.cli.schedule import run_scheduled
-
         run_scheduled(ctx, schedule_id)
     if resume_run is not None:
         if preset_name is not None or max_products is not None or wait or dry_run:
@@ -104,24 +114,22 @@ def run(
         raise UsageError("--wait-timeout needs --wait and a positive number of seconds")
     validate_name(preset_name)
     config.load()  # a broken config file is a usage error, not a failed run
-    limit_flags = (max_requests, max_duration, max_errors, max_new_sellers, max_cost)
-    _options(None, concurrency, *limit_flags)
+    flags = _limit_flags(max_requests, max_duration, max_errors, max_new_sellers, max_cost)
     store = state(ctx).store()
-    preset = store.presets.get(preset_name)
-    if max_products is not None:
-        filters = dataclasses.replace(preset.filters, max_products=max_products)
-        validate_filters(filters)
-        preset = dataclasses.replace(preset, filters=filters)
+    resolved = resolve(
+        store.presets.get(preset_name),
+        max_products=max_products,
+        limit_flags=flags,
+        concurrency=concurrency,
+        require_credentials=not dry_run,  # the plan reports missing credentials instead
+    )
     if dry_run:
-        _dry_run(preset, as_json)
+        _dry_run(resolved, as_json)
         return
-    _check_sources(preset)
-    options = _options(preset.limits, concurrency, *limit_flags)
     summary = lifecycle.start_new(
         store,
-        preset,
+        resolved,
         reporter(as_json),
-        options,
         wait=wait,
         wait_timeout=wait_timeout,
         on_wait=lambda message: err().print(f"[yellow]{message}[/]"),
@@ -150,46 +158,62 @@ def resume(
     Only products not yet searched are searched (and failed ones with --retry-failed); the run
     keeps its id and its preset snapshot.
     """
-    import json
-
     from collector_cli import config
     from collector_cli.engine import lifecycle
-    from collector_cli.models import Preset
+    from collector_cli.engine.resolve import resolve
 
     _check_concurrency(concurrency)
     config.load()
-    limit_flags = (max_requests, max_duration, max_errors, max_new_sellers, max_cost)
-    _options(None, concurrency, *limit_flags)
+    flags = _limit_flags(max_requests, max_duration, max_errors, max_new_sellers, max_cost)
     store = state(ctx).store()
-    snapshot = json.loads(store.runs.get(run_id)["preset"])
-    _check_sources(Preset.from_dict(snapshot))
-    options = _options(snapshot.get("limits"), concurrency, *limit_flags)
-    summary = lifecycle.resume(store, run_id, reporter(as_json), options, retry_failed=retry_failed)
+    resolved = resolve(
+        lifecycle.stored_preset(store, run_id),  # the run's snapshot, not the preset of today
+        limit_flags=flags,
+        concurrency=concurrency,
+    )
+    summary = lifecycle.resume(store, run_id, resolved, reporter(as_json),
+                               retry_failed=retry_failed)  # fmt: skip
     raise typer.Exit(summary.exit_code)
 
 
-def _check_sources(preset) -> None:  # type: ignore[no-untyped-def]
-    """Unknown sources, bad source settings and missing credentials are usage errors, found
-    before any run row exists."""
-    from collector_cli import config
-    from collector_cli.sources.base import check_credentials, check_names, check_options
+def run_scheduled(ctx: typer.Context, schedule_id: int) -> None:
+    """`collector run --schedule ID`: what the crontab line calls. It never creates a
+    database: a line left behind for a deleted one must not make a new one every minute."""
+    from collector_cli.errors import StoreError
+    from collector_cli.store.db import default_db_path
 
-    check_names(preset.product_source, preset.listing_source)
-    for kind, name in (("product", preset.product_source), ("listing", preset.listing_source)):
-        check_options(name, kind, config.source_options(name, preset.source_options.get(name)))
-        check_credentials(name, kind)
+    path = state(ctx).db_path or default_db_path()
+    if not path.exists():
+        raise StoreError(f"no database at {path}: `collector schedule sync` there, or remove"
+                         " this crontab line")  # fmt: skip
+    raise typer.Exit(fire_schedule(ctx, schedule_id, manual=False))
 
 
-def _dry_run(preset, as_json: bool) -> None:  # type: ignore[no-untyped-def]
+def fire_schedule(ctx: typer.Context, schedule_id: int, *, manual: bool) -> int:
+    """One fire of a schedule, from cron (`run --schedule`) or by hand (`schedule run`)."""
+    from collector_cli.schedule import fire
+
+    result = fire.fire(
+        state(ctx).store(), schedule_id, reporter(False), summarize,
+        manual=manual, on_wait=lambda message: err().print(message, markup=False),
+    )  # fmt: skip
+    if result.message:
+        err().print(result.message, markup=False)
+    return result.exit_code
+
+
+def summarize(summary: RunSummary) -> str:
+    """A finished run as the text of a schedule's notification."""
+    from collector_cli.ui.summary import summary_lines
+
+    return "\n".join(summary_lines(summary))
+
+
+def _dry_run(resolved: ResolvedRun, as_json: bool) -> None:
     """The plan only: no run row, no request (missing credentials are reported, not fatal)."""
-    from collector_cli import config
     from collector_cli.engine.plan import estimate
-    from collector_cli.sources.base import check_names, check_options
 
-    check_names(preset.product_source, preset.listing_source)
-    for kind, name in (("product", preset.product_source), ("listing", preset.listing_source)):
-        check_options(name, kind, config.source_options(name, preset.source_options.get(name)))
-    plan = estimate(preset)
+    plan = estimate(resolved)
     if as_json:
         from collector_cli.cli.common import print_json
 
@@ -205,26 +229,26 @@ def _check_concurrency(concurrency: int) -> None:
         raise UsageError(f"invalid --concurrency {concurrency}: use 1-256")
 
 
-def _options(
-    base: dict | None,
-    concurrency: int,
+def _limit_flags(
     max_requests: int | None,
     max_duration: str | None,
     max_errors: int | None,
     max_new_sellers: int | None,
-    max_cost: str | None = None,
-):  # type: ignore[no-untyped-def]
+    max_cost: str | None,
+) -> dict[str, int | None]:
+    """This attempt's limits, parsed and checked before the store is opened (bad flags are
+    usage errors that change nothing); ``resolve`` applies them over the preset's."""
     from collector_cli.engine.limits import RunLimits, parse_cost, parse_duration
-    from collector_cli.engine.runner import RunOptions
 
-    limits = RunLimits.from_dict(base).merged(
-        max_requests=max_requests,
-        max_duration_s=parse_duration(max_duration) if max_duration is not None else None,
-        max_errors=max_errors,
-        max_new_sellers=max_new_sellers,
-        max_cost_micros=parse_cost(max_cost) if max_cost is not None else None,
-    )
-    return RunOptions(concurrency=concurrency, limits=limits.validate())
+    flags = {
+        "max_requests": max_requests,
+        "max_duration_s": parse_duration(max_duration) if max_duration is not None else None,
+        "max_errors": max_errors,
+        "max_new_sellers": max_new_sellers,
+        "max_cost_micros": parse_cost(max_cost) if max_cost is not None else None,
+    }
+    RunLimits().merged(**flags).validate()
+    return flags
 
 
 def reporter(as_json: bool):  # type: ignore[no-untyped-def]

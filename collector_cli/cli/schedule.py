@@ -1,4 +1,8 @@
-"""`collector schedule …`: recurring runs written into the system crontab."""
+"""`collector schedule …`: recurring runs written into the system crontab.
+
+Running a schedule (`schedule run`, `schedule catch-up`) goes through cli/run.py, the one
+module that starts runs; this module only manages schedules and their lines.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ from typing import Annotated, Any
 import typer
 
 from collector_cli.cli.common import err, out, print_json, state
+from collector_cli.cli.run import fire_schedule, reporter, summarize
 from collector_cli.errors import UsageError
 
 app = typer.Typer(help="Recurring runs in your crontab: add, list, show, remove, sync.",
@@ -199,20 +204,17 @@ def run_now(ctx: typer.Context, ref: Ref) -> None:
     """Run a schedule now, exactly as cron would (waits for an active run, notifies)."""
     store = state(ctx).store()
     schedule = store.schedules.find(ref)
-    raise typer.Exit(_fire(ctx, schedule.id, manual=True))
+    raise typer.Exit(fire_schedule(ctx, schedule.id, manual=True))
 
 
 @app.command("catch-up")
 def catch_up(ctx: typer.Context) -> None:
     """Run, once each, enabled schedules whose last fire was missed within their grace window
     (for example from an @reboot line or after the machine was off)."""
-    from collector_cli.cli.run import reporter
     from collector_cli.schedule import fire
-    from collector_cli.ui.summary import summary_lines
 
     store = state(ctx).store()
-    results = fire.catch_up(store, lambda: reporter(False),
-                            lambda s: "\n".join(summary_lines(s)))  # fmt: skip
+    results = fire.catch_up(store, lambda: reporter(False), summarize)
     if not results:
         err().print("No missed fires to catch up.", markup=False)
     for schedule, result in results:
@@ -223,34 +225,6 @@ def catch_up(ctx: typer.Context) -> None:
                         f" {result.summary.status}", markup=False)  # fmt: skip
     codes = [r.exit_code for _, r in results]
     raise typer.Exit(max(codes, default=0))
-
-
-def run_scheduled(ctx: typer.Context, schedule_id: int) -> None:
-    """`collector run --schedule ID`: what the crontab line calls. It never creates a
-    database: a line left behind for a deleted one must not make a new one every minute."""
-    from collector_cli.errors import StoreError
-    from collector_cli.store.db import default_db_path
-
-    path = state(ctx).db_path or default_db_path()
-    if not path.exists():
-        raise StoreError(f"no database at {path}: `collector schedule sync` there, or remove"
-                         " this crontab line")  # fmt: skip
-    raise typer.Exit(_fire(ctx, schedule_id, manual=False))
-
-
-def _fire(ctx: typer.Context, schedule_id: int, *, manual: bool) -> int:
-    from collector_cli.cli.run import reporter
-    from collector_cli.schedule import fire
-    from collector_cli.ui.summary import summary_lines
-
-    result = fire.fire(
-        state(ctx).store(), schedule_id, reporter(False),
-        lambda s: "\n".join(summary_lines(s)), manual=manual,
-        on_wait=lambda message: err().print(message, markup=False),
-    )  # fmt: skip
-    if result.message:
-        err().print(result.message, markup=False)
-    return result.exit_code
 
 
 def _set_enabled(ctx: typer.Context, ref: str, enabled: bool) -> None:

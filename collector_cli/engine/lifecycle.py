@@ -1,4 +1,8 @@
-"""Starting, queueing and resuming runs: everything around one execution of the pipeline."""
+"""Starting, queueing and resuming runs: everything around one execution of the pipeline.
+
+``start_new`` and ``resume`` are the engine's entry points for `collector run`, `collector
+resume` and a scheduled fire alike; each receives a run already resolved (engine/resolve.py).
+"""
 
 from __future__ import annotations
 
@@ -7,10 +11,10 @@ import json
 import time
 from collections.abc import Callable
 
-from collector_cli import taxonomy
 from collector_cli.engine.events import Reporter, RunSummary
 from collector_cli.engine.liveness import reap_stale_runs, this_process
-from collector_cli.engine.runner import RunEngine, RunOptions
+from collector_cli.engine.resolve import ResolvedRun
+from collector_cli.engine.runner import RunEngine
 from collector_cli.engine.signals import StopSignals
 from collector_cli.errors import CollectorError, ExitCode, RunActiveError, UsageError
 from collector_cli.models import Preset
@@ -26,48 +30,36 @@ class StoppedWhileWaiting(CollectorError):
 
 def start_new(
     store: Store,
-    preset: Preset,
+    run: ResolvedRun,
     reporter: Reporter,
-    options: RunOptions,
     *,
     wait: bool = False,
     wait_timeout: float | None = None,
     on_wait: Callable[[str], None] | None = None,
 ) -> RunSummary:
     """Create a run and execute it. Without ``wait`` a busy store raises RunActiveError; with
-    it the run is recorded as 'waiting' (visible in status and history) until its turn."""
-    categories = taxonomy.expand(preset.departments, preset.categories)
-    pid, pid_started, host = this_process()
-    snapshot = preset.to_dict()  # the preset's own limits; one-off run flags are not kept
+    it the run is recorded as 'waiting' (visible in status and history) until its turn. The
+    run is resolved before it waits, so a queued run starts with what was checked."""
+    process = this_process()
     with StopSignals() as signals:
-        run_id = _create(
-            store, preset, snapshot, categories, options, wait, (pid, pid_started, host)
-        )
+        run_id = _create(store, run, wait, process)
         if wait:
             _wait_turn(store, run_id, wait_timeout, on_wait, signals)
-        store.events.add(run_id, "info", "run_started", f"run {run_id} started for {preset.name}")
-        return _execute(store, run_id, preset, reporter, options, signals)
+        store.events.add(run_id, "info", "run_started", f"run {run_id} started for {run.name}")
+        return _execute(store, run_id, run, reporter, signals)
 
 
-def _create(
-    store: Store,
-    preset: Preset,
-    snapshot: dict,
-    categories: list,
-    options: RunOptions,
-    wait: bool,
-    process: tuple[int, float, str],
-) -> int:
+def _create(store: Store, run: ResolvedRun, wait: bool, process: tuple[int, float, str]) -> int:
     pid, pid_started, host = process
     try:
         run_id = store.runs.create(
-            preset_name=preset.name,
-            snapshot=snapshot,
-            categories=categories,
+            preset_name=run.name,
+            snapshot=run.snapshot(),
+            categories=list(run.categories),
             pid=pid,
             pid_started_at=pid_started,
             hostname=host,
-            trigger=options.trigger,
+            trigger=run.trigger,
             status="waiting" if wait else "running",
         )
     except RunActiveError as exc:
@@ -78,15 +70,22 @@ def _create(
     return run_id
 
 
+def stored_preset(store: Store, run_id: int) -> Preset:
+    """The preset a run was started with (its ``runs.preset`` snapshot): what a resume
+    resolves, whatever the named preset has become since."""
+    return Preset.from_dict(json.loads(store.runs.get(run_id)["preset"]))
+
+
 def resume(
     store: Store,
     run_id: int,
+    resolved: ResolvedRun,
     reporter: Reporter,
-    options: RunOptions,
     *,
     retry_failed: bool = False,
 ) -> RunSummary:
-    """Continue a run from its checkpoints, keeping its id, epoch and preset snapshot."""
+    """Continue a run from its checkpoints, keeping its id and epoch. ``resolved`` comes from
+    the run's snapshot (``stored_preset``)."""
     run = store.runs.get(run_id)
     failures = run["products_failed"] + run["categories_failed"]
     if run["status"] == "completed" and not (retry_failed and failures):
@@ -96,24 +95,18 @@ def resume(
         )
     if run["status"] in ("running", "waiting"):
         raise RunActiveError(f"{describe(run)} is {run['status']}: it cannot be resumed", run_id)
-    preset = Preset.from_dict(json.loads(run["preset"]))
     pid, pid_started, host = this_process()
     with StopSignals() as signals:
         store.runs.begin_attempt(
             run_id, pid=pid, pid_started_at=pid_started, hostname=host, retry_failed=retry_failed
         )
-        return _execute(store, run_id, preset, reporter, options, signals)
+        return _execute(store, run_id, resolved, reporter, signals)
 
 
 def _execute(
-    store: Store,
-    run_id: int,
-    preset: Preset,
-    reporter: Reporter,
-    options: RunOptions,
-    signals: StopSignals,
+    store: Store, run_id: int, run: ResolvedRun, reporter: Reporter, signals: StopSignals
 ) -> RunSummary:
-    engine = RunEngine(store, run_id, preset, reporter, options)
+    engine = RunEngine(store, run_id, run, reporter)
     return asyncio.run(engine.main(signals))
 
 

@@ -1,7 +1,8 @@
 """What a run would do and cost, worked out without sending a request (``run --dry-run``).
 
 Every figure is an upper bound: a search stops paging when results run out, and products
-without a price may be skipped, so a real run makes at most this many requests.
+without a price may be skipped, so a real run makes at most this many requests. The estimate
+reads only the resolved run (engine/resolve.py), so it describes exactly what ``run`` would do.
 """
 
 from __future__ import annotations
@@ -9,10 +10,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from collector_cli import config, taxonomy
-from collector_cli.errors import UsageError
-from collector_cli.models import Preset
-from collector_cli.sources.base import check_credentials, source_class
+from collector_cli.engine.resolve import ResolvedRun
 
 EBAY_DAILY_QUOTA = 5_000
 BEST_SELLERS_PER_CATEGORY = 100
@@ -63,52 +61,35 @@ class RunPlan:
         }
 
 
-def estimate(preset: Preset) -> RunPlan:
-    categories = taxonomy.expand(preset.departments, preset.categories)
-    filters = preset.filters
+def estimate(run: ResolvedRun) -> RunPlan:
+    filters = run.filters
     per_category = min(filters.max_products or BEST_SELLERS_PER_CATEGORY, 10_000)
-    product_cls = source_class(preset.product_source, "product")
-    product_options = _options(preset, preset.product_source)
-    listing_cls = source_class(preset.listing_source, "listing")
-    listing_options = _options(preset, preset.listing_source)
+    product_cls, product_options = run.product.factory, dict(run.product.options)
+    listing_cls, listing_options = run.listing.factory, dict(run.listing.options)
+    categories = len(run.categories)
 
     counted = getattr(product_cls, "expected_products", None)
     if counted is not None:
-        products = counted(product_options, [c.id for c in categories], filters.max_products)
+        products = counted(product_options, list(run.category_ids), filters.max_products)
     else:
-        products = per_category * len(categories)
+        products = per_category * categories
     calls, cost = product_cls.plan_products(product_options, per_category)
     product_plan = SourcePlan(
-        preset.product_source,
+        run.product.name,
         "products",
-        calls * len(categories),
-        cost * len(categories),
-        credentials=_credentials(preset.product_source, "product"),
+        calls * categories,
+        cost * categories,
+        credentials=run.product.credentials,
     )
     calls, cost, quota = listing_cls.plan_search(listing_options, filters.pages)
     token = int(bool(getattr(listing_cls, "token_requests", 0))) if products else 0
     listing_plan = SourcePlan(
-        preset.listing_source,
+        run.listing.name,
         "listings",
         calls * products + token,
         cost * products,
         quota * products,
         token,
-        credentials=_credentials(preset.listing_source, "listing"),
+        credentials=run.listing.credentials,
     )
-    return RunPlan(preset.name, len(categories), products, filters.pages,
-                   [product_plan, listing_plan])  # fmt: skip
-
-
-def _options(preset: Preset, name: str) -> dict[str, Any]:
-    return config.source_options(name, preset.source_options.get(name))
-
-
-def _credentials(name: str, kind: str) -> str:
-    if not hasattr(source_class(name, kind), "check_credentials"):
-        return "not needed"
-    try:
-        check_credentials(name, kind)
-    except UsageError as exc:
-        return "missing: " + str(exc).partition(": ")[2]
-    return "ok"
+    return RunPlan(run.name, categories, products, filters.pages, [product_plan, listing_plan])

@@ -3,6 +3,10 @@
 Stage one lists each category (paged) and checkpoints its products; stage two searches each
 product with bounded concurrency. Finished products go to a buffer that a single writer
 commits, several per transaction when they pile up, never splitting one (DESIGN §3).
+
+The engine runs a ``ResolvedRun`` (engine/resolve.py) as given: sources, their options, the
+categories and the limits were settled before the run row existed, so nothing here reads the
+config file, the source registry or the taxonomy.
 """
 
 from __future__ import annotations
@@ -11,9 +15,7 @@ import asyncio
 import contextlib
 import sqlite3
 import time
-from dataclasses import dataclass, field
 
-from collector_cli import config, taxonomy
 from collector_cli.engine.budget import Budget
 from collector_cli.engine.events import (
     Event,
@@ -22,59 +24,40 @@ from collector_cli.engine.events import (
     RunSummary,
     outcome_exit_code,
 )
-from collector_cli.engine.limits import RunLimits
+from collector_cli.engine.resolve import ResolvedRun
 from collector_cli.engine.signals import StopSignals
 from collector_cli.engine.store_thread import StoreThread
 from collector_cli.errors import CollectorError, SourceError
-from collector_cli.models import Category, Listing, ListingQuery, Preset, ProductOutcome
-from collector_cli.sources.base import SourceContext, listing_source, product_source
+from collector_cli.models import Category, Listing, ListingQuery, ProductOutcome
 from collector_cli.sources.usage import UsageMeter
 from collector_cli.store.db import Store
 from collector_cli.store.runs import PendingProduct
 
-DEFAULT_CONCURRENCY = 8
 PRODUCTS_PER_CATEGORY_GUESS = 100
 HEARTBEAT_S = 0.5  # also how often the store's stop flag is read
 STOPPED_BY_COMMAND = "stopped by `collector stop`"
-
-
-@dataclass(frozen=True, slots=True)
-class RunOptions:
-    concurrency: int = DEFAULT_CONCURRENCY
-    trigger: str = "manual"
-    limits: RunLimits = field(default_factory=RunLimits)
-
-
-def start(store: Store, preset: Preset, reporter: Reporter, options: RunOptions) -> RunSummary:
-    """Create the run row and its plan, then execute it to the end (or cancellation)."""
-    from collector_cli.engine import lifecycle
-
-    return lifecycle.start_new(store, preset, reporter, options)
 
 
 class RunEngine:
     """Executes one run. While it runs, every store call goes through ``self.db``, one
     thread (engine/store_thread.py)."""
 
-    def __init__(
-        self, store: Store, run_id: int, preset: Preset, reporter: Reporter, options: RunOptions
-    ) -> None:
+    def __init__(self, store: Store, run_id: int, run: ResolvedRun, reporter: Reporter) -> None:
         self.store = store
         self.run_id = run_id
-        self.preset = preset
+        self.run = run
         self.reporter = reporter
-        self.options = options
-        self.stats = RunStats(run_id, preset.name)
+        self.stats = RunStats(run_id, run.name)
         self.epoch = int(store.runs.get(run_id)["epoch"])
         self._buffer: list[ProductOutcome] = []
         self._stop_reason: str | None = None
         self._stop_status = "cancelled"
         self._limit_hit = False
         self.meter = UsageMeter()
-        self.budget = Budget(options.limits, self.request_stop, self.meter)
+        self.budget = Budget(run.limits, self.request_stop, self.meter)
         self._tasks: set[asyncio.Task] = set()
-        self._platform = preset.listing_source
-        self._categories = {c.id: c for c in taxonomy.expand(preset.departments, preset.categories)}
+        self._platform = run.listing.name
+        self._categories = {c.id: c for c in run.categories}
         self._closing = False
         self._active_before = 0.0
         self.db = StoreThread(store, run_id, self.meter)
@@ -117,7 +100,7 @@ class RunEngine:
                 self._categories[c]
                 for c in await self.db.call(self.store.runs.pending_categories, self.run_id)
             ]
-            per_category = self.preset.filters.max_products or PRODUCTS_PER_CATEGORY_GUESS
+            per_category = self.run.filters.max_products or PRODUCTS_PER_CATEGORY_GUESS
             self.stats.products_expected = self.stats.products_total + per_category * len(
                 pending_categories
             )
@@ -139,9 +122,10 @@ class RunEngine:
             self.db.shutdown()
 
     async def _pipeline(self, categories: list[Category]) -> tuple[str, str]:
-        products = product_source(self.preset.product_source, self._context("product"))
+        ids = self.run.category_ids
+        products = self.run.product.open(self.epoch, self.meter, ids)
         try:
-            listings = listing_source(self.preset.listing_source, self._context("listing"))
+            listings = self.run.listing.open(self.epoch, self.meter, ids)
         except BaseException:
             await products.aclose()
             raise
@@ -150,7 +134,7 @@ class RunEngine:
         for item in await self.db.call(self.store.runs.pending_products, self.run_id):
             queue.put_nowait(item)
         dirty = asyncio.Event()
-        concurrency = max(1, self.options.concurrency)
+        concurrency = max(1, self.run.concurrency)
         category_slots = asyncio.Semaphore(max(1, min(4, concurrency)))
         try:
             category_tasks = [
@@ -191,11 +175,6 @@ class RunEngine:
             return "completed", f"completed with {failures} failed products/categories"
         return "completed", "all products searched"
 
-    def _context(self, kind: str) -> SourceContext:
-        name = self.preset.product_source if kind == "product" else self.preset.listing_source
-        options = config.source_options(name, self.preset.source_options.get(name))
-        return SourceContext(self.epoch, options, self.meter, tuple(self._categories))
-
     # -- stage one: categories -----------------------------------------------------------------
 
     async def _list_category(
@@ -208,7 +187,7 @@ class RunEngine:
         async with slots:
             self.stats.current_department = category.department_name
             self.stats.current_category = category.name
-            limit = self.preset.filters.max_products or 10**9
+            limit = self.run.filters.max_products or 10**9
             found = []
             page = 1
             try:
@@ -229,13 +208,13 @@ class RunEngine:
                 return
             found = found[:limit]
             skipped = {}
-            if self.preset.filters.unknown_price == "skip":
+            if self.run.filters.unknown_price == "skip":
                 skipped = {p.key: "price unknown" for p in found if not p.price_micros}
             pending = await self.db.write(
                 self.store.runs.save_category, self.run_id, category, found, skipped
             )
         await self._refresh_stats()
-        per_category = self.preset.filters.max_products or PRODUCTS_PER_CATEGORY_GUESS
+        per_category = self.run.filters.max_products or PRODUCTS_PER_CATEGORY_GUESS
         self.stats.products_expected = self.stats.products_total + per_category * (
             self.stats.categories_total - self.stats.categories_done - self.stats.categories_failed
         )
@@ -271,7 +250,7 @@ class RunEngine:
             dirty.set()
 
     async def _search_product(self, source, item: PendingProduct) -> ProductOutcome:  # type: ignore[no-untyped-def]
-        filters = self.preset.filters
+        filters = self.run.filters
         price = item.product.price_micros
         low = round(price * filters.price_min_ratio) if price else None
         high = round(price * filters.price_max_ratio) if price else None
@@ -372,7 +351,7 @@ class RunEngine:
         code = outcome_exit_code(status, reason, failures)
         summary = RunSummary(
             run_id=self.run_id,
-            preset=self.preset.name,
+            preset=self.run.name,
             status=status,
             finish_reason=reason,
             exit_code=int(code),

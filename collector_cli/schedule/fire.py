@@ -6,6 +6,11 @@ conditional UPDATE, so duplicate lines or overlapping invocations run it once; a
 while the machine was off runs once on the next invocation if it is within the grace window,
 however many were missed. If another run is active the scheduled run waits for it (visible as
 `waiting`) up to the schedule's wait limit.
+
+A fire starts its run exactly as `collector run --preset` does: the schedule's preset is
+resolved by ``engine.resolve.resolve`` (same source, option and credential checks, before any
+run row exists) and handed to ``engine.lifecycle.start_new``. The preset is read only once the
+fire is claimed, since a coalesced or skipped fire runs nothing.
 """
 
 from __future__ import annotations
@@ -16,7 +21,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from collector_cli.engine.events import Reporter, RunSummary
-from collector_cli.engine.limits import RunLimits
 from collector_cli.errors import CollectorError, ExitCode
 from collector_cli.schedule import cron, notify
 from collector_cli.store.db import Store
@@ -121,17 +125,14 @@ def _run(
     on_wait: Callable[[str], None] | None,
 ) -> FireResult:
     from collector_cli.engine import lifecycle
-    from collector_cli.engine.runner import RunOptions
+    from collector_cli.engine.resolve import resolve
 
     title = f"collector: schedule {schedule.name}"
     try:
         preset = store.presets.get(schedule.preset_name)
-        options = RunOptions(
-            trigger=f"schedule:{schedule.id}",
-            limits=RunLimits.from_dict(preset.limits).validate(),
-        )
+        resolved = resolve(preset, trigger=f"schedule:{schedule.id}")
         summary = lifecycle.start_new(
-            store, preset, reporter, options, wait=True,
+            store, resolved, reporter, wait=True,
             wait_timeout=float(schedule.wait_seconds), on_wait=on_wait,
         )  # fmt: skip
     except CollectorError as exc:

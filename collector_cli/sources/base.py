@@ -77,32 +77,30 @@ def _factory(registry: dict[str, SourceInfo], kind: str, name: str) -> Any:
     return getattr(importlib.import_module(module_name), factory)
 
 
-def _load(registry: dict[str, SourceInfo], kind: str, name: str, ctx: SourceContext) -> Any:
-    return _factory(registry, kind, name)(ctx)
-
-
-def product_source(name: str, ctx: SourceContext) -> ProductSource:
-    return _load(PRODUCT_SOURCES, "product", name, ctx)
-
-
-def listing_source(name: str, ctx: SourceContext) -> ListingSource:
-    return _load(LISTING_SOURCES, "listing", name, ctx)
-
-
 def check_options(name: str, registry_kind: str, options: dict[str, Any]) -> None:
     """Let a source reject bad settings before a run row exists (no I/O happens here)."""
-    registry = PRODUCT_SOURCES if registry_kind == "product" else LISTING_SOURCES
-    check = getattr(_factory(registry, registry_kind, name), "check_options", None)
+    validate_options(source_class(name, registry_kind), options)
+
+
+def validate_options(factory: Any, options: dict[str, Any]) -> None:
+    """``check_options`` for a class already looked up (a run resolves each source once)."""
+    check = getattr(factory, "check_options", None)
     if check is not None:
         check(options)
 
 
 def check_credentials(name: str, registry_kind: str) -> None:
     """Missing credentials are named before a run row exists (a usage error, exit 2)."""
-    registry = PRODUCT_SOURCES if registry_kind == "product" else LISTING_SOURCES
-    check = getattr(_factory(registry, registry_kind, name), "check_credentials", None)
-    if check is not None:
-        check()
+    validate_credentials(source_class(name, registry_kind))
+
+
+def validate_credentials(factory: Any) -> bool:
+    """Raise the source's usage error for missing credentials; False if it needs none."""
+    check = getattr(factory, "check_credentials", None)
+    if check is None:
+        return False
+    check()
+    return True
 
 
 def credentials_status(name: str, registry_kind: str) -> str:
