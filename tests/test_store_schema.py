@@ -440,6 +440,13 @@ EXPECTED_SCHEMA: list[tuple[str, str, str, str | None]] = [
         "seller_evidence",
         "CREATE INDEX seller_evidence_seller ON seller_evidence (seller_id)",
     ),
+    # m006_seller_name_index
+    (
+        "index",
+        "sellers_name_key",
+        "sellers",
+        "CREATE INDEX sellers_name_key ON sellers (name_key)",
+    ),
 ]
 
 
@@ -512,6 +519,7 @@ def test_expected_schema_matches_the_migration_source() -> None:
         + migrations.SOURCE_USAGE
         + migrations.SCHEDULES
         + migrations.SELLER_EVIDENCE
+        + migrations.SELLER_NAME_INDEX
     )
     for line in source.splitlines(keepends=True):
         current += line
@@ -676,3 +684,13 @@ def test_foreign_sqlite_database_is_refused(db_path: Path) -> None:
     with pytest.raises(StoreError, match="did not create"):
         open_store(db_path)
     assert dump(db_path) == before
+
+
+def test_a_name_without_platform_is_found_through_an_index(store) -> None:
+    """`sellers show/flag NAME` without --platform must not scan every seller."""
+    plan = store.conn.execute(
+        "EXPLAIN QUERY PLAN SELECT * FROM sellers WHERE name_key = ? ORDER BY platform", ("x",)
+    ).fetchall()
+    detail = " ".join(row[3] for row in plan)
+    assert "USING INDEX sellers_name_key" in detail, detail
+    assert "SCAN sellers" not in detail, detail

@@ -66,11 +66,22 @@ class ChangeResult:
     unchanged: list[dict[str, Any]] = field(default_factory=list)
 
 
+# Characters that reorder the text around them (bidi embeddings, overrides and isolates): a
+# name holding one shows differently from what it is, in every table and export.
+_BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
 def validate_name(raw: str) -> str:
     """The display name to store for ``raw``: outer whitespace trimmed, otherwise as typed."""
     name = raw.strip()
-    if not name_key(name):
-        raise UsageError(f"invalid seller name {raw!r}: it is empty")
+    visible = [ch for ch in name_key(name) if unicodedata.category(ch) not in ("Cf", "Zs")]
+    if not visible:
+        raise UsageError(f"invalid seller name {raw!r}: it is empty or invisible")
+    bidi = next((ch for ch in name if ch in _BIDI_CONTROLS), None)
+    if bidi is not None:
+        raise UsageError(
+            f"invalid seller name {name!r}: the direction control U+{ord(bidi):04X} is not allowed"
+        )
     if len(name) > MAX_NAME_LENGTH:
         raise UsageError(
             f"invalid seller name {name[:40] + '…'!r}: longer than {MAX_NAME_LENGTH} characters"
