@@ -189,4 +189,14 @@ _register()
 
 
 def main() -> None:
+    _tolerant_terminal()
     app()
+
+
+def _tolerant_terminal() -> None:
+    """A terminal whose encoding cannot show a seller's name (latin-1, ASCII) gets '?' in its
+    place instead of a crash. Exports are unaffected: they write UTF-8 themselves."""
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None and getattr(stream, "errors", None) == "strict":
+            reconfigure(errors="replace")
