@@ -326,7 +326,7 @@ def test_history_text(cli, db_path, three_runs):
     assert result.exit_code == 0, result.stderr
     lines = [ln for ln in result.stdout.splitlines() if ln.strip()]
     trend = lines.pop()
-    assert trend.startswith("sellers per run, #1 → #3:  found "), trend
+    assert trend.startswith("sellers #1–#3  found "), trend
     header = lines[0].split()
     assert header[:3] == ["id", "preset", "status"]
     rows = [ln.split() for ln in lines[1:]]

@@ -321,7 +321,7 @@ def test_prune_keeps_totals_exact_and_vacuum_gives_space_back(cli, demo_twice: P
 
 def test_history_draws_a_trend_of_sellers_per_run(cli, demo_twice: Path) -> None:
     text = _ok(cli("history"))
-    assert "sellers per run, #1 → #2:  found " in text
+    assert "sellers #1–#2  found " in text
     trend = text.splitlines()[-1]
     assert trend.endswith(("▁", "▂", "▃", "▄", "▅", "▆", "▇", "█"))
 

@@ -87,7 +87,7 @@ def _audit(db_path: Path) -> list[dict]:
 
 def test_list_on_an_empty_store(cli):
     result = cli("sellers", "list")
-    assert _ok(result).startswith("No sellers match.")
+    assert _ok(result).startswith("No sellers yet. Collect some with")
     assert result.stdout == ""
     assert _json(cli("sellers", "list", "--json")) == []
     assert _json(cli("sellers", "log", "--json")) == []
@@ -134,6 +134,15 @@ def test_list_defaults_after_runs(cli, two_runs):
     assert len(everything) == total
     all_text = cli("sellers", "list", "--limit", "0")
     assert "Showing" not in _ok(all_text)
+
+
+def test_empty_results_say_what_filtered_them_out(cli, two_runs):
+    result = cli("sellers", "list", "--min-feedback", "99999999")
+    line = _ok(result)
+    assert line.startswith("No seller matches these filters. (")
+    assert "sellers in the store.)" in line and result.stdout == ""
+    result = cli("sellers", "search", "zzz")
+    assert "No seller name contains 'zzz'. (" in _ok(result)
 
 
 def test_list_orders(cli, two_runs):

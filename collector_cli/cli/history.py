@@ -6,8 +6,9 @@ import json
 from typing import Annotated
 
 import typer
+from rich.text import Text
 
-from collector_cli.cli.common import out, print_json, state
+from collector_cli.cli.common import err, out, print_json, state
 from collector_cli.errors import UsageError
 from collector_cli.models import format_money
 from collector_cli.store.runs import STATUSES
@@ -20,37 +21,70 @@ app = typer.Typer(help="Show past runs.", invoke_without_command=True)
 @app.callback()
 def history(
     ctx: typer.Context,
-    limit: Annotated[int, typer.Option(help="Show at most N runs (newest first).")] = 20,
+    limit: Annotated[
+        int, typer.Option(metavar="N", help="Show at most N runs (newest first).")
+    ] = 20,
     status: Annotated[
-        str | None, typer.Option(help=f"Only runs with this status ({', '.join(STATUSES)}).")
+        str | None,
+        typer.Option(metavar="STATUS", help=f"Only runs with this status ({', '.join(STATUSES)})."),
     ] = None,
-    preset: Annotated[str | None, typer.Option(help="Only runs of this preset.")] = None,
+    preset: Annotated[
+        str | None, typer.Option(metavar="PRESET", help="Only runs of this preset.")
+    ] = None,
+    wide: Annotated[
+        bool, typer.Option("--wide", help="Every column, however narrow the terminal.")
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """List runs, newest first."""
+    """List runs, newest first, with a trend of the sellers each found.
+
+    Examples:
+
+      collector history
+
+      collector history --status failed --limit 5
+
+      collector history --preset demo --json
+    """
     if ctx.invoked_subcommand is not None:
         return
     if limit < 1:
         raise UsageError(f"invalid --limit {limit}: use 1 or more")
     if status is not None and status not in STATUSES:
         raise UsageError(f"invalid --status {status!r}: use one of {', '.join(STATUSES)}")
-    runs = state(ctx).store().runs.list(limit=limit, status=status, preset=preset)
+    store = state(ctx).store()
+    runs = store.runs.list(limit=limit, status=status, preset=preset)
     if as_json:
         print_json([run_dict(r) for r in runs])
         return
     if not runs:
-        typer.echo("No runs yet. Start one with: collector run --preset demo", err=True)
+        everything = len(store.runs.list(limit=1))
+        if not everything:
+            err().print("No runs yet. Start one with: collector run --preset demo")
+        else:
+            shown = " and ".join(
+                f"{name} {value!r}" for name, value in (("status", status), ("preset", preset))
+                if value is not None
+            )  # fmt: skip
+            err().print(f"No run with {shown} (`collector history` lists them all).")
         return
-    from collector_cli.ui.tables import plain_table
+    from collector_cli.ui.tables import Col, print_fitted
 
-    numbers = ("duration", "cats", "products", "listings", "sellers", "new", "errors", "requests",
-               "cost", "attempts")  # fmt: skip
-    table = plain_table(("id", "preset", "status", "started", *numbers), right=("id", *numbers))
-    for r in runs:
-        table.add_row(
+    # The order of the columns is stable (scripts read piped output); a narrow terminal drops
+    # the higher ``drop`` numbers first, never the id, preset or status.
+    cols = [
+        Col("id", right=True), Col("preset"), Col("status"), Col("started", drop=1),
+        Col("duration", drop=3, right=True), Col("cats", drop=7, right=True),
+        Col("products", drop=3, right=True), Col("listings", drop=4, right=True),
+        Col("sellers", drop=2, right=True), Col("new", drop=2, right=True),
+        Col("errors", drop=4, right=True), Col("requests", drop=6, right=True),
+        Col("cost", drop=5, right=True), Col("attempts", drop=7, right=True),
+    ]  # fmt: skip
+    rows = [
+        [
             str(r["id"]),
-            r["preset_name"],
-            _status(r["status"]),
+            Text(r["preset_name"]),
+            _status(r["status"], r["finish_reason"]),
             local_time(r["started_at"])[:16],
             duration(active_seconds(r)),
             num(r["categories_total"]),
@@ -62,18 +96,22 @@ def history(
             num(r["requests"]),
             format_money(r["cost_micros"]),
             num(r["attempts"]),
-        )
+        ]
+        for r in runs
+    ]
     console = out()
-    console.print(table)
+    hidden = print_fitted(console, cols, rows, wide=wide)
     if len(runs) > 1:
         from collector_cli.ui.insight import sparkline
 
         oldest_first = list(reversed(runs))
         console.print(
-            f"sellers per run, #{oldest_first[0]['id']} → #{oldest_first[-1]['id']}:"
+            f"sellers #{oldest_first[0]['id']}–#{oldest_first[-1]['id']}"
             f"  found {sparkline([r['sellers_found'] for r in oldest_first], from_zero=True)}"
             f"  new {sparkline([r['sellers_new'] for r in oldest_first], from_zero=True)}"
         )
+    if hidden:
+        err().print(f"{hidden} more column{'s' * (hidden != 1)} with --wide or a wider terminal.")
 
 
 def _usage_table(usage: list[dict]):  # type: ignore[no-untyped-def]
@@ -94,9 +132,24 @@ def _usage_table(usage: list[dict]):  # type: ignore[no-untyped-def]
     return table
 
 
-def _status(status: str) -> str:
+# Why a cancelled run ended, from its finish reason: a limit, `collector stop`, or a signal.
+_CANCEL_MARKS = (
+    ("limit reached", "limit"),
+    ("stopped by", "stop"),
+    ("(SIGINT)", "Ctrl-C"),
+    ("(SIGTERM)", "SIGTERM"),
+    ("gave up waiting", "gave up"),
+)
+
+
+def _status(status: str, reason: str | None = None) -> Text:
     style = {"completed": "green", "running": "cyan", "cancelled": "yellow"}.get(status, "red")
-    return f"[{style}]{status}[/]"
+    text = status
+    if status == "cancelled" and reason:
+        mark = next((m for key, m in _CANCEL_MARKS if key in reason), None)
+        if mark:
+            text += f" ({mark})"
+    return Text(text, style=style)
 
 
 @app.command("show")
@@ -136,7 +189,7 @@ def show(
         return
     console = out()
     console.print(
-        f"[bold]Run #{run['id']}[/] · preset {run['preset_name']} · {_status(run['status'])}"
+        f"[bold]Run #{run['id']}[/] · preset {run['preset_name']} · {_status(run['status']).markup}"
         + (f" · {run['finish_reason']}" if run["finish_reason"] else "")
     )
     console.print(

@@ -131,27 +131,42 @@ def add(
 @app.command("list")
 def list_(
     ctx: typer.Context,
+    wide: Annotated[
+        bool, typer.Option("--wide", help="Every column, however narrow the terminal.")
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """List presets."""
+    """List presets: categories, sources, filters.
+
+    Examples:
+
+      collector preset list
+
+      collector preset list --json
+    """
     found = state(ctx).store().presets.list()
     if as_json:
         print_json([p.to_dict() for p in found])
         return
-    from collector_cli.ui.tables import plain_table
-
-    table = plain_table(("name", "categories", "sources", "filters", "description"))
     from collector_cli import taxonomy
+    from collector_cli.ui.tables import Col, print_fitted
 
-    for p in found:
-        table.add_row(
+    cols = [Col("name"), Col("categories", drop=2, right=True), Col("sources", drop=1),
+            Col("filters", drop=3, wrap=True), Col("description", drop=4, wrap=True)]  # fmt: skip
+    rows = [
+        [
             p.name + (" (built-in)" if p.builtin else ""),
             str(len(taxonomy.expand(p.departments, p.categories))),
             f"{p.product_source} → {p.listing_source}",
             _filters(p.filters, short=True),
             p.description,
-        )
-    out().print(table)
+        ]
+        for p in found
+    ]
+    console = out()
+    hidden = print_fitted(console, cols, rows, wide=wide)
+    if hidden:
+        err().print(f"{hidden} more column{'s' * (hidden != 1)} with --wide or a wider terminal.")
 
 
 @app.command("show")

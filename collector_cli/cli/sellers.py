@@ -34,6 +34,7 @@ MAX_INT = 2**63 - 1  # SQLite's largest integer
 # -- shared options ------------------------------------------------------------------------------
 
 AsJson = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+Wide = Annotated[bool, typer.Option("--wide", help="Every column, however narrow the terminal.")]
 PlatformFilter = Annotated[
     str | None, typer.Option("--platform", "-p", help="Only sellers on this platform.")
 ]
@@ -125,19 +126,30 @@ def _check_limit(limit: int) -> None:
         raise UsageError(f"invalid --limit {limit}: {_range(limit, 0)} (0 shows all)")
 
 
-def _print_list(ctx: typer.Context, f: SellerFilter, as_json: bool, empty: str) -> None:
-    from collector_cli.ui.sellers import seller_dict, sellers_table
+def _print_list(
+    ctx: typer.Context, f: SellerFilter, as_json: bool, empty: str, wide: bool = False
+) -> None:
+    from collector_cli.ui.sellers import SELLER_COLS, seller_dict, seller_rows
+    from collector_cli.ui.tables import print_fitted
 
-    rows, total = state(ctx).store().sellers.list(f)
+    repo = state(ctx).store().sellers
+    rows, total = repo.list(f)
     if as_json:
         print_json([seller_dict(r) for r in rows])
         return
     if not rows:
-        err().print(empty)
+        everyone = repo.list(SellerFilter(limit=1))[1]
+        if everyone:
+            err().print(f"{empty} ({everyone:,} sellers in the store.)")
+        else:
+            err().print("No sellers yet. Collect some with: collector run --preset demo")
         return
-    out().print(sellers_table(rows))
+    console = out()
+    hidden = print_fitted(console, SELLER_COLS, seller_rows(rows), wide=wide)
     if len(rows) < total:
         err().print(f"Showing {len(rows):,} of {total:,} sellers (use --limit to see more).")
+    if hidden:
+        err().print(f"{hidden} more column{'s' * (hidden != 1)} with --wide or a wider terminal.")
 
 
 # -- reading -------------------------------------------------------------------------------------
@@ -156,9 +168,19 @@ def list_(
     min_times_seen: MinTimesSeen = None,
     limit: Limit = 50,
     order: Order = "sightings",
+    wide: Wide = False,
     as_json: AsJson = False,
 ) -> None:
-    """List sellers, most sightings first. Filters combine (all must hold)."""
+    """List sellers, most sightings first. Filters combine (all must hold).
+
+    Examples:
+
+      collector sellers list --limit 10
+
+      collector sellers list --flagged --order feedback
+
+      collector sellers list --new-in 12 --json
+    """
     f = _filter(
         platform=platform,
         flagged=flagged,
@@ -171,9 +193,7 @@ def list_(
         limit=limit,
         order=order,
     )
-    _print_list(
-        ctx, f, as_json, "No sellers match. (Collect some with: collector run --preset demo)"
-    )
+    _print_list(ctx, f, as_json, "No seller matches these filters.", wide)
 
 
 @app.command("search")
@@ -190,6 +210,7 @@ def search(
     min_times_seen: MinTimesSeen = None,
     limit: Limit = 50,
     order: Order = "sightings",
+    wide: Wide = False,
     as_json: AsJson = False,
 ) -> None:
     """Find sellers by part of their name (any case, any Unicode form).
@@ -210,7 +231,7 @@ def search(
         order=order,
         contains=query_key(text, "search text"),
     )
-    _print_list(ctx, f, as_json, f"No seller name contains {text!r}.")
+    _print_list(ctx, f, as_json, f"No seller name contains {text!r}.", wide)
 
 
 @app.command("log")

@@ -6,11 +6,23 @@ from typing import Annotated
 
 import typer
 
-from collector_cli.cli.common import out, print_json
+from collector_cli.cli.common import err, out, print_json
 
 
-def sources(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
-    """List product and listing sources: what they need (credentials) and what they cost."""
+def sources(
+    wide: Annotated[
+        bool, typer.Option("--wide", help="Every column, however narrow the terminal.")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """List product and listing sources: what they need (credentials) and what they cost.
+
+    Examples:
+
+      collector sources
+
+      collector sources --json
+    """
     from collector_cli.sources.base import LISTING_SOURCES, PRODUCT_SOURCES, credentials_status
 
     rows = [
@@ -28,10 +40,13 @@ def sources(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")]
     if as_json:
         print_json(rows)
         return
-    from collector_cli.ui.tables import plain_table
+    from collector_cli.ui.tables import Col, print_fitted
 
-    table = plain_table(("kind", "name", "what", "needs", "cost", "credentials"))
-    for row in rows:
-        table.add_row(*(str(row[k]) for k in ("kind", "name", "description", "needs", "cost",
-                                              "credentials")))  # fmt: skip
-    out().print(table)
+    # Variable names are what a user copies into a shell: never dropped, never cut.
+    cols = [Col("kind"), Col("name"), Col("needs"), Col("credentials", drop=1),
+            Col("cost", drop=2, wrap=True), Col("what", drop=3, wrap=True)]  # fmt: skip
+    keys = ("kind", "name", "needs", "credentials", "cost", "description")
+    console = out()
+    hidden = print_fitted(console, cols, [[str(row[k]) for k in keys] for row in rows], wide=wide)
+    if hidden:
+        err().print(f"{hidden} more column{'s' * (hidden != 1)} with --wide or a wider terminal.")

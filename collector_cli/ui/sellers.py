@@ -17,7 +17,7 @@ from rich.table import Table
 from rich.text import Text
 
 from collector_cli.ui.fmt import local_time, num
-from collector_cli.ui.tables import plain_table
+from collector_cli.ui.tables import Col, plain_table
 
 
 def display_name(name: str) -> str:
@@ -95,13 +95,21 @@ def _marks(row: sqlite3.Row) -> str:
     return ", ".join(marks)
 
 
-def sellers_table(rows: list[sqlite3.Row]) -> Table:
-    table = plain_table(
-        ("name", "platform", "feedback", "runs", "sightings", "last seen", ""),
-        right=("feedback", "runs", "sightings"),
-    )
-    for r in rows:
-        table.add_row(
+# A seller's name is what a user copies: never dropped, never cut.
+SELLER_COLS = (
+    Col("name"),
+    Col("platform", drop=2),
+    Col("feedback", drop=1, right=True),
+    Col("runs", drop=3, right=True),
+    Col("sightings", drop=4, right=True),
+    Col("last seen", drop=5),
+    Col("", drop=2),
+)
+
+
+def seller_rows(rows: list[sqlite3.Row]) -> list[list[str | Text]]:
+    return [
+        [
             Text(display_name(r["name"])),
             Text(r["platform"]),
             feedback(r["feedback_score"], r["feedback_score_approx"], r["feedback_percent"]),
@@ -109,8 +117,9 @@ def sellers_table(rows: list[sqlite3.Row]) -> Table:
             num(r["sightings"]),
             _run_and_time(r["last_run_id"], r["last_seen_at"], short=True),
             _marks(r),
-        )
-    return table
+        ]
+        for r in rows
+    ]
 
 
 def run_sellers_table(rows: list[sqlite3.Row], title: str) -> Table:
