@@ -155,9 +155,9 @@ def _status(status: str, reason: str | None = None) -> Text:
 @app.command("show")
 def show(
     ctx: typer.Context,
-    run_id: Annotated[
-        # max: a larger number cannot be an SQLite integer (OverflowError, not "not found")
-        int, typer.Argument(metavar="RUN", max=2**63 - 1, help="Run id (see `history`).")
+    run: Annotated[
+        str,
+        typer.Argument(metavar="RUN", help="A run id (see `history`), latest or latest-completed."),
     ],
     sellers: Annotated[
         bool,
@@ -167,8 +167,20 @@ def show(
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """One run in full: preset snapshot, counters, per-category breakdown, failures."""
+    """One run in full: preset snapshot, counters, per-category breakdown, failures.
+
+    Examples:
+
+      collector history show latest
+
+      collector history show 12 --sellers
+
+      collector history show latest-completed --json
+    """
+    from collector_cli.store import run_refs
+
     store = state(ctx).store()
+    run_id = run_refs.resolve(store, run)
     run = store.runs.get(run_id)
     breakdown = store.runs.category_breakdown(run_id)
     failed = store.runs.failed_products(run_id)

@@ -63,11 +63,13 @@ def report(
 
       collector report --open
     """
+    from collector_cli.store import run_refs
+
     target = _target(output)
     store = state(ctx).store()
     yield_run = None
     if run is not None:
-        yield_run = store.export.resolve_run(run)
+        yield_run = run_refs.resolve(store, run, "--run")
     else:
         with contextlib.suppress(NotFoundError):  # no run has seen sellers: no yield chart
             yield_run = store.export.resolve_run("latest")

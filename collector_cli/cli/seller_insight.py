@@ -19,7 +19,11 @@ from collector_cli.store.sellers import validate_platform
 
 RunRef = Annotated[
     str | None,
-    typer.Option("--run", metavar="RUN", help="Only the evidence of this run (an id or latest)."),
+    typer.Option(
+        "--run",
+        metavar="RUN",
+        help="Only the evidence of this run (an id, latest or latest-completed).",
+    ),
 ]
 SinceRun = Annotated[
     int | None,
@@ -48,7 +52,9 @@ def resolve_scope(
         raise UsageError("--run and --since-run exclude each other: give one")
     if since_run is not None and not 1 <= since_run <= MAX_INT:
         raise UsageError(f"invalid --since-run {since_run}: a run id (1 or more)")
-    run_id = store.export.resolve_run(run) if run is not None else None
+    from collector_cli.store import run_refs
+
+    run_id = run_refs.resolve(store, run, "--run") if run is not None else None
     scope = Scope(run_id=run_id, since_run=since_run, department=department, category=category)
     store.evidence.check_scope(scope)
     return scope
