@@ -6,6 +6,7 @@ import json
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.text import Text
 
 from collector_cli.cli.common import err, out, print_json, state
@@ -13,7 +14,7 @@ from collector_cli.errors import UsageError
 from collector_cli.models import format_money
 from collector_cli.store.runs import STATUSES
 from collector_cli.ui.fmt import duration, local_time, num
-from collector_cli.ui.runs import COUNTERS, active_seconds, run_dict
+from collector_cli.ui.runs import active_seconds, run_dict
 
 app = typer.Typer(help="Show past runs.", invoke_without_command=True)
 
@@ -199,27 +200,41 @@ def show(
             data["sellers"] = [run_seller_dict(row) for row in new_sellers]
         print_json(data)
         return
+    from collector_cli.cli.preset import describe_filters
+    from collector_cli.models import Filters
+
     console = out()
     console.print(
-        f"[bold]Run #{run['id']}[/] · preset {run['preset_name']} · {_status(run['status']).markup}"
-        + (f" · {run['finish_reason']}" if run["finish_reason"] else "")
+        f"[bold]Run #{run['id']}[/] · preset {escape(run['preset_name'])} ·"
+        f" {_status(run['status'], run['finish_reason']).markup}"
+        + (f" · {escape(run['finish_reason'])}" if run["finish_reason"] else "")
     )
-    console.print(
-        f"  started {local_time(run['started_at'])} · finished "
-        f"{local_time(run['finished_at'])} · active {duration(active_seconds(run))} · "
-        f"attempts {run['attempts']} · trigger {run['trigger']}"
-    )
-    filters = snapshot.get("filters", {})
-    console.print(
-        f"  sources {snapshot.get('product_source')} → {snapshot.get('listing_source')} · "
-        + ", ".join(f"{k}={v}" for k, v in filters.items())
-    )
-    console.print("  " + " · ".join(f"{key.replace('_', ' ')} {num(run[key])}" for key in COUNTERS))
+    attempts = run["attempts"]
+    lines = [
+        ("started", f"{local_time(run['started_at'])} · finished {local_time(run['finished_at'])}"),
+        ("active", f"{duration(active_seconds(run))} over {attempts} attempt{'s' * (attempts != 1)}"
+                   f" · trigger {run['trigger']}"),
+        ("sources", f"{snapshot.get('product_source')} → {snapshot.get('listing_source')}"),
+        ("filters", describe_filters(Filters.from_dict(snapshot.get("filters") or {}))),
+        ("categories", f"{num(run['categories_done'])} listed, {num(run['categories_failed'])}"
+                       f" failed of {num(run['categories_total'])}"),
+        ("products", f"{num(run['products_done'])} searched, {num(run['products_failed'])} failed,"
+                     f" {num(run['products_skipped'])} skipped of {num(run['products_total'])}"),
+        ("listings", num(run["listings_seen"])),
+        ("sellers", f"{num(run['sellers_found'])} found, {num(run['sellers_new'])} new"),
+        ("requests", f"{num(run['requests'])} ({num(run['retries'])} retries,"
+                     f" {num(run['request_failures'])} failed) · errors {num(run['errors'])}"),
+        ("cost", f"{format_money(run['cost_micros'])} · {num(run['billed_results'])} billed"
+                 f" results · {num(run['quota_calls'])} eBay calls"),
+    ]  # fmt: skip
+    for label, value in lines:
+        console.print(f"  {label:<11} {value}")
     from collector_cli.ui.tables import plain_table
 
     table = plain_table(
         ("department", "category", "status", "products", "done", "failed", "skipped", "pending",
          "listings"),
+        right=("products", "done", "failed", "skipped", "pending", "listings"),
         title="per category",
     )  # fmt: skip
     for row in breakdown:

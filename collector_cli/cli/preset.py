@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from collector_cli.cli.common import err, out, print_json, state
 from collector_cli.models import Filters, Preset
@@ -158,7 +159,7 @@ def list_(
             p.name + (" (built-in)" if p.builtin else ""),
             str(len(taxonomy.expand(p.departments, p.categories))),
             f"{p.product_source} → {p.listing_source}",
-            _filters(p.filters, short=True),
+            describe_filters(p.filters, short=True),
             p.description,
         ]
         for p in found
@@ -192,9 +193,10 @@ def show(
     if preset.description:
         console.print(f"  {preset.description}")
     console.print(f"  sources      {preset.product_source} → {preset.listing_source}")
-    console.print(f"  filters      {_filters(preset.filters)}")
-    if preset.source_options:
-        console.print(f"  options      {preset.source_options}")
+    console.print(f"  filters      {describe_filters(preset.filters)}")
+    for source, options in sorted(preset.source_options.items()):
+        settings = ", ".join(f"{key} = {value}" for key, value in sorted(options.items()))
+        console.print(f"  options      {escape(source)}: {escape(settings)}")
     if preset.limits:
         console.print(f"  limits       {_limits(preset.limits)}")
     console.print(f"  categories   {len(cats)}")
@@ -234,7 +236,8 @@ def _scope(p: Preset) -> str:
     return ", ".join(parts)
 
 
-def _filters(f: Filters, *, short: bool = False) -> str:
+def describe_filters(f: Filters, *, short: bool = False) -> str:
+    """The filters in words (``short``: the few words of a `preset list` cell)."""
     if short:
         bits = [
             f.condition,

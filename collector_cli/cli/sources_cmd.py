@@ -43,9 +43,9 @@ def sources(
     from collector_cli.ui.tables import Col, print_fitted
 
     # Variable names are what a user copies into a shell: never dropped, never cut.
-    cols = [Col("kind"), Col("name"), Col("needs"), Col("credentials", drop=1),
-            Col("cost", drop=2, wrap=True), Col("what", drop=3, wrap=True)]  # fmt: skip
-    keys = ("kind", "name", "needs", "credentials", "cost", "description")
+    cols = [Col("kind"), Col("name"), Col("what", drop=3, wrap=True), Col("needs"),
+            Col("cost", drop=2, wrap=True), Col("credentials", drop=1)]  # fmt: skip
+    keys = ("kind", "name", "description", "needs", "cost", "credentials")
     console = out()
     hidden = print_fitted(console, cols, [[str(row[k]) for k in keys] for row in rows], wide=wide)
     if hidden:
