@@ -9,6 +9,7 @@ import typer
 from rich.markup import escape
 from rich.text import Text
 
+from collector_cli.cli import complete
 from collector_cli.cli.common import err, out, print_json, state
 from collector_cli.errors import UsageError
 from collector_cli.models import format_money
@@ -30,7 +31,10 @@ def history(
         typer.Option(metavar="STATUS", help=f"Only runs with this status ({', '.join(STATUSES)})."),
     ] = None,
     preset: Annotated[
-        str | None, typer.Option(metavar="PRESET", help="Only runs of this preset.")
+        str | None,
+        typer.Option(
+            metavar="PRESET", help="Only runs of this preset.", autocompletion=complete.presets
+        ),
     ] = None,
     wide: Annotated[
         bool, typer.Option("--wide", help="Every column, however narrow the terminal.")
@@ -158,7 +162,11 @@ def show(
     ctx: typer.Context,
     run: Annotated[
         str,
-        typer.Argument(metavar="RUN", help="A run id (see `history`), latest or latest-completed."),
+        typer.Argument(
+            metavar="RUN",
+            help="A run id (see `history`), latest or latest-completed.",
+            autocompletion=complete.runs,
+        ),
     ],
     sellers: Annotated[
         bool,

@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
+from collector_cli.cli import complete
 from collector_cli.cli.common import err, out, print_json, state
 from collector_cli.models import Filters, Preset
 
@@ -19,10 +20,23 @@ def add(
     name: Annotated[str, typer.Argument(help="Preset name: a-z, 0-9, '_' and '-'.")],
     department: Annotated[
         list[str] | None,
-        typer.Option("--department", "-d", help="Department id (all its categories). Repeatable."),
+        typer.Option(
+            "--department",
+            "-d",
+            metavar="ID",
+            help="Department id (all its categories). Repeatable.",
+            autocompletion=complete.departments,
+        ),
     ] = None,
     category: Annotated[
-        list[str] | None, typer.Option("--category", "-c", help="Category id. Repeatable.")
+        list[str] | None,
+        typer.Option(
+            "--category",
+            "-c",
+            metavar="ID",
+            help="Category id. Repeatable.",
+            autocompletion=complete.categories,
+        ),
     ] = None,
     condition: Annotated[
         str, typer.Option(help="Item condition: new, used, refurbished or any.")
@@ -173,7 +187,9 @@ def list_(
 @app.command("show")
 def show(
     ctx: typer.Context,
-    name: Annotated[str, typer.Argument(help="Preset name.")],
+    name: Annotated[
+        str, typer.Argument(metavar="PRESET", help="Preset name.", autocompletion=complete.presets)
+    ],
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Show one preset in full, with the categories it expands to."""
@@ -207,7 +223,9 @@ def show(
 @app.command("remove")
 def remove(
     ctx: typer.Context,
-    name: Annotated[str, typer.Argument(help="Preset name.")],
+    name: Annotated[
+        str, typer.Argument(metavar="PRESET", help="Preset name.", autocompletion=complete.presets)
+    ],
 ) -> None:
     """Remove a preset. Past runs keep their own copy of it. Built-ins are restored."""
     from collector_cli.presets import BUILTINS, validate_name

@@ -15,6 +15,7 @@ from typing import Annotated
 
 import typer
 
+from collector_cli.cli import complete
 from collector_cli.cli.common import err, state
 from collector_cli.errors import NotFoundError, UsageError
 
@@ -28,6 +29,7 @@ def report(
         typer.Option(
             "--run",
             metavar="RUN",
+            autocompletion=complete.runs,
             help="Chart the yield per category of this run (an id or latest; default: the"
             " latest run with sellers). The other charts and the shortlist cover all runs.",
         ),

@@ -11,18 +11,24 @@ from typing import Annotated
 
 import typer
 
+from collector_cli.cli import complete
 from collector_cli.cli.common import err, out, print_json, state
 from collector_cli.cli.sellers import MAX_INT, AsJson, NamePlatform, app
 from collector_cli.errors import NotFoundError, UsageError
 from collector_cli.store.evidence import Scope
 from collector_cli.store.sellers import validate_platform
 
+SellerName = Annotated[
+    str,
+    typer.Argument(metavar="NAME", help="Seller name (any case).", autocompletion=complete.sellers),
+]
 RunRef = Annotated[
     str | None,
     typer.Option(
         "--run",
         metavar="RUN",
         help="Only the evidence of this run (an id, latest or latest-completed).",
+        autocompletion=complete.runs,
     ),
 ]
 SinceRun = Annotated[
@@ -31,11 +37,23 @@ SinceRun = Annotated[
 ]
 Department = Annotated[
     str | None,
-    typer.Option("--department", "-d", metavar="ID", help="Only products of this department."),
+    typer.Option(
+        "--department",
+        "-d",
+        metavar="ID",
+        help="Only products of this department.",
+        autocompletion=complete.departments,
+    ),
 ]
 Category = Annotated[
     str | None,
-    typer.Option("--category", "-c", metavar="ID", help="Only products of this category."),
+    typer.Option(
+        "--category",
+        "-c",
+        metavar="ID",
+        help="Only products of this category.",
+        autocompletion=complete.categories,
+    ),
 ]
 
 
@@ -133,7 +151,7 @@ def rank(
 @app.command("show")
 def show(
     ctx: typer.Context,
-    name: Annotated[str, typer.Argument(help="Seller name (any case).")],
+    name: SellerName,
     platform: NamePlatform = None,
     show_all: Annotated[bool, typer.Option("--all", help="List every matched product.")] = False,
     as_json: AsJson = False,
@@ -175,7 +193,7 @@ def show(
 @app.command("open")
 def open_(
     ctx: typer.Context,
-    name: Annotated[str, typer.Argument(help="Seller name (any case).")],
+    name: SellerName,
     platform: NamePlatform = None,
 ) -> None:
     """Open the seller's marketplace profile in the browser (prints the address when none).

@@ -12,6 +12,7 @@ from typing import Annotated
 
 import typer
 
+from collector_cli.cli import complete
 from collector_cli.cli.common import err, out, print_json, state
 from collector_cli.errors import UsageError
 from collector_cli.store.sellers import (
@@ -353,7 +354,10 @@ def add(
 @app.command("remove")
 def remove(
     ctx: typer.Context,
-    names: Annotated[list[str], typer.Argument(metavar="NAME", help="Seller names.")],
+    names: Annotated[
+        list[str],
+        typer.Argument(metavar="NAME", help="Seller names.", autocompletion=complete.sellers),
+    ],
     platform: NamePlatform = None,
     force: Annotated[
         bool,
@@ -378,7 +382,10 @@ def remove(
 @app.command("flag")
 def flag(
     ctx: typer.Context,
-    names: Annotated[list[str], typer.Argument(metavar="NAME", help="Seller names.")],
+    names: Annotated[
+        list[str],
+        typer.Argument(metavar="NAME", help="Seller names.", autocompletion=complete.sellers),
+    ],
     platform: NamePlatform = None,
     note: Note = None,
     as_json: AsJson = False,
@@ -391,7 +398,10 @@ def flag(
 @app.command("unflag")
 def unflag(
     ctx: typer.Context,
-    names: Annotated[list[str], typer.Argument(metavar="NAME", help="Seller names.")],
+    names: Annotated[
+        list[str],
+        typer.Argument(metavar="NAME", help="Seller names.", autocompletion=complete.sellers),
+    ],
     platform: NamePlatform = None,
     note: Note = None,
     as_json: AsJson = False,
