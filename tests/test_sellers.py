@@ -115,6 +115,7 @@ def test_list_defaults_after_runs(cli, two_runs):
         "last_run_id",
         "last_seen_at",
         "flagged",
+        "flag_note",
         "exported_at",
         "origin",
         "created_at",
@@ -827,3 +828,20 @@ def test_manual_seller_later_seen_by_a_run(cli, db_path):
     assert data["first_run_id"] == 1
     assert [h["run_id"] for h in data["feedback_history"]] == [1]
     assert len(_seller_rows(db_path, "name_key = ?", ("kraków store 0",))) == 1
+
+
+def test_a_flag_note_is_read_back_wherever_the_seller_is_shown(cli, db_path, store):
+    _ok(cli("sellers", "add", "Acme Goods", "Other"))
+    _ok(cli("sellers", "flag", "acme goods", "--note", "competitor, watch prices"))
+    _ok(cli("sellers", "flag", "Other"))  # a flag without a note
+    listed = cli("sellers", "list", "--flagged")
+    assert "flagged: competitor, watch prices" in _ok(listed) + listed.stdout
+    assert "flagged yes" not in listed.stdout
+    shown = cli("sellers", "show", "Acme Goods").stdout
+    assert "flagged     yes — competitor, watch prices" in shown
+    assert "flagged     yes\n" in cli("sellers", "show", "Other").stdout
+    rows = {r["name"]: r for r in _json(cli("sellers", "list", "--json"))}
+    assert rows["Acme Goods"]["flag_note"] == "competitor, watch prices"
+    assert rows["Other"]["flag_note"] is None
+    _ok(cli("sellers", "unflag", "Acme Goods"))
+    assert _json(cli("sellers", "show", "Acme Goods", "--json"))["flag_note"] is None

@@ -440,12 +440,18 @@ EXPECTED_SCHEMA: list[tuple[str, str, str, str | None]] = [
         "seller_evidence",
         "CREATE INDEX seller_evidence_seller ON seller_evidence (seller_id)",
     ),
-    # m006_seller_name_index
+    # m006_lookup_indexes
     (
         "index",
         "sellers_name_key",
         "sellers",
         "CREATE INDEX sellers_name_key ON sellers (name_key)",
+    ),
+    (
+        "index",
+        "seller_audit_seller",
+        "seller_audit",
+        "CREATE INDEX seller_audit_seller ON seller_audit (seller_id, id)",
     ),
 ]
 
@@ -519,7 +525,7 @@ def test_expected_schema_matches_the_migration_source() -> None:
         + migrations.SOURCE_USAGE
         + migrations.SCHEDULES
         + migrations.SELLER_EVIDENCE
-        + migrations.SELLER_NAME_INDEX
+        + migrations.LOOKUP_INDEXES
     )
     for line in source.splitlines(keepends=True):
         current += line

@@ -30,6 +30,12 @@ ORDERS = ("sightings", "feedback", "name", "last-seen")
 AUDIT_ACTIONS = ("add", "remove", "flag", "unflag", "export_mark")
 _PLATFORM_RE = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")
 
+# A flagged seller's note: the one given with its latest flag (seller_audit, indexed by seller).
+_FLAG_NOTE = (
+    "CASE WHEN s.flagged THEN (SELECT json_extract(a.detail, '$.note') FROM seller_audit a"
+    " WHERE a.seller_id = s.id AND a.action = 'flag' ORDER BY a.id DESC LIMIT 1) END AS flag_note"
+)
+
 # Fixed fragments only; values always travel as parameters.
 _ORDER_SQL = {
     "sightings": "s.sightings DESC, s.times_seen DESC, s.name_key, s.id",
@@ -170,7 +176,7 @@ class SellerRepo:
             # Searching: an exact match first, then names that start with the text.
             order = "s.name_key = ? DESC, substr(s.name_key, 1, ?) = ? DESC, " + order
             params += [f.contains, len(f.contains), f.contains]
-        sql = f"SELECT s.* FROM sellers s{where} ORDER BY {order}"
+        sql = f"SELECT s.*, {_FLAG_NOTE} FROM sellers s{where} ORDER BY {order}"
         if f.limit is not None:
             sql += " LIMIT ?"
             params.append(f.limit)
@@ -181,10 +187,12 @@ class SellerRepo:
         key = query_key(name)
         if platform is not None:
             return self.store.query(
-                "SELECT * FROM sellers WHERE platform = ? AND name_key = ?", (platform, key)
+                f"SELECT s.*, {_FLAG_NOTE} FROM sellers s WHERE s.platform = ? AND s.name_key = ?",
+                (platform, key),
             )
         return self.store.query(
-            "SELECT * FROM sellers WHERE name_key = ? ORDER BY platform", (key,)
+            f"SELECT s.*, {_FLAG_NOTE} FROM sellers s WHERE s.name_key = ? ORDER BY s.platform",
+            (key,),
         )
 
     def get(self, name: str, platform: str | None = None) -> sqlite3.Row:

@@ -63,10 +63,15 @@ def seller_dict(row: sqlite3.Row) -> dict[str, Any]:
         "last_run_id": row["last_run_id"],
         "last_seen_at": row["last_seen_at"],
         "flagged": bool(row["flagged"]),
+        "flag_note": _note(row),
         "exported_at": row["exported_at"],
         "origin": row["origin"],
         "created_at": row["created_at"],
     }
+
+
+def _note(row: sqlite3.Row) -> str | None:
+    return row["flag_note"] if "flag_note" in row.keys() else None  # noqa: SIM118 (sqlite3.Row)
 
 
 def run_seller_dict(row: sqlite3.Row) -> dict[str, Any]:
@@ -87,7 +92,8 @@ def run_seller_dict(row: sqlite3.Row) -> dict[str, Any]:
 def _marks(row: sqlite3.Row) -> str:
     marks = []
     if row["flagged"]:
-        marks.append("flagged")
+        note = _note(row)
+        marks.append(f"flagged: {display_name(note)}" if note else "flagged")
     if row["origin"] != "run":
         marks.append(row["origin"])
     if row["exported_at"]:
@@ -146,6 +152,13 @@ def _run_and_time(run_id: int | None, at: str | None, *, short: bool = False) ->
     return f"{when} (run #{run_id})" if run_id is not None else when
 
 
+def _flagged(row: sqlite3.Row) -> str:
+    if not row["flagged"]:
+        return "no"
+    note = _note(row)
+    return "[yellow]yes[/]" + (f" — {escape(display_name(note))}" if note else "")
+
+
 def print_seller(
     console: Console,
     seller: sqlite3.Row,
@@ -170,7 +183,7 @@ def print_seller(
         ("sightings", num(s["sightings"])),
         ("first seen", _run_and_time(s["first_run_id"], s["first_seen_at"])),
         ("last seen", _run_and_time(s["last_run_id"], s["last_seen_at"])),
-        ("flagged", "[yellow]yes[/]" if s["flagged"] else "no"),
+        ("flagged", _flagged(s)),
         ("exported", local_time(s["exported_at"]) if s["exported_at"] else "never"),
         ("origin", escape(s["origin"])),
         ("added", local_time(s["created_at"])),
