@@ -225,8 +225,13 @@ def test_scheduled_fire_checks_credentials_like_run(
     assert added.exit_code == 0, added.stderr
     manual = cli("run", "-p", "real")
     assert manual.exit_code == ExitCode.USAGE
+    keys = ("oxylabs.username", "oxylabs.password", "ebay.client_id", "ebay.client_secret")
+    for key in keys:  # `schedule add` wants them in the config file; they go away after it
+        assert cli("config", "set", key, "-", input="x\n").exit_code == 0
     assert cli("schedule", "add", "--preset", "real", "--cron", "0 3 * * *", "--name", "nightly",
                "--timezone", "UTC").exit_code == 0  # fmt: skip
+    for key in keys:
+        assert cli("config", "unset", key).exit_code == 0
     before = runs(db_path)
 
     fired = cli("schedule", "run", "nightly")

@@ -9,6 +9,7 @@ fire due (or missed).
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 import subprocess
 import time
@@ -207,7 +208,7 @@ def test_fire_beyond_grace_is_skipped_with_a_warning(cli, tab: Path, db_path: Pa
     missed = events(db_path, "schedule_missed")
     assert len(missed) == 1
     assert missed[0]["level"] == "warning"
-    assert json.loads(missed[0]["data"]) == {"schedule_id": sid}
+    assert json.loads(missed[0]["data"])["schedule_id"] == sid
     assert iso(newest) in missed[0]["message"]
     assert schedule_row(db_path, sid)["last_fire_at"] == iso(newest)  # handled: not retried
 
@@ -231,7 +232,10 @@ def test_run_schedule_beyond_grace_is_skipped_too(cli, tab: Path, db_path: Path)
     set_last_fire(db_path, sid, newest - timedelta(days=1))
     result = cli("run", "--schedule", str(sid))
     assert result.exit_code == 0
-    assert "missed by 2.0 h" in result.stderr, result.stderr
+    # newest is 2 h to 2 h 1 min ago, depending on the second the test started
+    assert re.search(r"missed by 2 h( 1 min)?, beyond the 30 min grace window", result.stderr), (
+        result.stderr
+    )
     assert runs(db_path) == []
     assert len(events(db_path, "schedule_missed")) == 1
 

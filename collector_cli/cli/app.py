@@ -155,6 +155,7 @@ def _register() -> None:
         config_cmd,
         control,
         db_cmd,
+        doctor,
         export,
         history,
         preset,
@@ -183,6 +184,7 @@ def _register() -> None:
     app.add_typer(config_cmd.app, name="config")
     app.add_typer(schedule.app, name="schedule")
     app.add_typer(db_cmd.app, name="db")
+    app.command("doctor", epilog=doctor.EPILOG)(doctor.doctor)
 
 
 _register()

@@ -82,8 +82,10 @@ def unset(key: Annotated[str, typer.Argument(help="A key as for `config set`.")]
 
 @app.command("show")
 def show(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
-    """Every setting in effect and where it comes from; secrets are masked."""
+    """Every setting in effect and where it comes from; secrets are masked, and so are the
+    schedules' notification URLs (``notify.STORE-ID``), which may hold passwords or tokens."""
     from collector_cli import config
+    from collector_cli.schedule.notify import mask
 
     rows = []
     for vendor, keys in config.VENDOR_KEYS.items():
@@ -96,8 +98,12 @@ def show(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = 
     for source, options in sorted(config.load().get("sources", {}).items()):
         for option, value in sorted(options.items()):
             rows.append({"key": f"sources.{source}.{option}", "value": value, "from": "config"})
+    for key, urls in config.all_notify_urls().items():
+        masked = ", ".join(mask(url) for url in urls)
+        rows.append({"key": f"notify.{key}", "value": masked, "from": "config"})
+    where = config.locate()
     if as_json:
-        print_json({"config_file": str(config.config_path()), "settings": rows})
+        print_json({"config_file": str(where.path), "found_by": where.found_by, "settings": rows})
         return
     from collector_cli.ui.tables import plain_table
 
@@ -106,7 +112,8 @@ def show(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = 
         shown = "(not set)" if row["value"] in (None, "") else str(row["value"])
         table.add_row(row["key"], shown, row["from"])
     console = out()
-    console.print(f"config file: {config.config_path()}", highlight=False, markup=False)
+    console.print(f"config file: {where.path} (found by {where.found_by})", highlight=False,
+                  markup=False)  # fmt: skip
     console.print(table)
 
 

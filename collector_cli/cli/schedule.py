@@ -49,8 +49,9 @@ def add(
     from collector_cli import config
     from collector_cli.engine.limits import parse_duration
     from collector_cli.presets import validate_name
-    from collector_cli.schedule import cron, notify
+    from collector_cli.schedule import cron, health, notify
     from collector_cli.schedule.crontab import Crontab, command_env
+    from collector_cli.schedule.daemon import START_HINT, find_cron_daemon
     from collector_cli.schedule.fire import iso, notify_key
 
     validate_name(preset)
@@ -74,6 +75,9 @@ def add(
     store = state(ctx).store()
     table = Crontab(store.path)  # no cron installed: say so before anything is stored
     python, config_path = command_env()
+    ready = health.readiness(store.presets.get(preset), config_path)
+    if ready.problems:  # cron passes on no environment: such a schedule fails at every fire
+        raise UsageError(f"cannot schedule preset {preset}: {'; '.join(ready.problems)}")
     schedule = store.schedules.add(
         name=name, preset_name=preset, cron=expression, timezone=tz,
         notify=[notify.mask(u) for u in urls], grace_seconds=grace_s, wait_seconds=wait_s,
@@ -96,14 +100,25 @@ def add(
         f" {table.where}.",
         markup=False,
     )
+    for warning in ready.warnings:
+        err().print(f"! {warning}", markup=False)
+    if not find_cron_daemon().running:
+        err().print(f"! {health.NO_DAEMON}; {START_HINT}", markup=False)
 
 
 @app.command("list")
 def list_(ctx: typer.Context, as_json: AsJson = False) -> None:
-    """Schedules with their next run, last outcome and whether the crontab line is current."""
+    """Schedules with their next run, last outcome and whether the crontab line is current.
+
+    A "!" before a name: that schedule's fires will fail (the reason is printed below the
+    table). A line below the table also says when no cron daemon is running.
+    """
+    from collector_cli.schedule.daemon import find_cron_daemon
+
     store = state(ctx).store()
     lines = _lines_or_error(store)
-    rows = [_describe(store, s, lines) for s in store.schedules.list()]
+    daemon = find_cron_daemon()
+    rows = [_describe(store, s, lines, daemon) for s in store.schedules.list()]
     if as_json:
         print_json(rows)
         return
@@ -119,7 +134,9 @@ def list_(ctx: typer.Context, as_json: AsJson = False) -> None:
         last = row["last_run"]
         table.add_row(
             str(row["id"]),
-            row["name"] + ("" if row["enabled"] else " (disabled)"),
+            ("! " if row["problems"] and row["enabled"] else "")
+            + row["name"]
+            + ("" if row["enabled"] else " (disabled)"),
             row["preset"],
             f"{row['cron']}  {row['description']}",
             row["next_runs_local"][0] if row["enabled"] else "—",
@@ -127,22 +144,30 @@ def list_(ctx: typer.Context, as_json: AsJson = False) -> None:
             row["crontab"],
         )
     out().print(table)
+    _print_notes(rows, daemon)
 
 
 @app.command("show")
 def show(ctx: typer.Context, ref: Ref, as_json: AsJson = False) -> None:
     """One schedule in full: next 3 fires (local and UTC), its crontab line, log and last run."""
+    from collector_cli.schedule.daemon import find_cron_daemon
+
     store = state(ctx).store()
     schedule = store.schedules.find(ref)
     lines = _lines_or_error(store)
-    row = _describe(store, schedule, lines)
+    daemon = find_cron_daemon()
+    row = _describe(store, schedule, lines, daemon)
     if as_json:
         print_json(row)
         return
     console = out()
-    for key in ("id", "name", "preset", "cron", "description", "timezone", "enabled", "notify",
-                "grace_seconds", "wait_seconds", "last_fire_at", "crontab", "log"):  # fmt: skip
+    keys = ("id", "name", "preset", "cron", "description", "timezone", "enabled", "notify",
+            "grace_seconds", "wait_seconds", "last_fire_at", "crontab", "config",
+            "log")  # fmt: skip
+    for key in keys:
         console.print(f"{key:<14}{row[key]}", markup=False, highlight=False)
+    console.print(f"{'cron daemon':<14}{daemon.describe()}", markup=False, highlight=False)
+    console.print(f"{'credentials':<14}{row['credentials']}", markup=False, highlight=False)
     for local, utc in zip(row["next_runs_local"], row["next_runs_utc"], strict=True):
         console.print(f"{'next run':<14}{local}  ({utc})", markup=False, highlight=False)
     last = row["last_run"]
@@ -150,6 +175,7 @@ def show(ctx: typer.Context, ref: Ref, as_json: AsJson = False) -> None:
                   if last else "—"), markup=False, highlight=False)  # fmt: skip
     if row["line"]:
         console.print(f"{'line':<14}{row['line']}", markup=False, highlight=False, soft_wrap=True)
+    _print_notes([row], daemon)
 
 
 @app.command("remove")
@@ -246,17 +272,24 @@ def _set_enabled(ctx: typer.Context, ref: str, enabled: bool) -> None:
     word = "enabled" if enabled else "disabled"
     err().print(f"Schedule {schedule.id} ({schedule.name}) {word}"
                 + ("" if changed else " already"), markup=False)  # fmt: skip
+    if enabled:
+        from collector_cli.schedule.health import schedule_readiness
+
+        for problem in schedule_readiness(store, schedule).problems:
+            err().print(f"! schedule {schedule.id} ({schedule.name}) will fail: {problem}",
+                        markup=False)  # fmt: skip
 
 
 def _line(store, schedule) -> str:  # type: ignore[no-untyped-def]
-    from collector_cli.schedule.crontab import render_line
+    from collector_cli.schedule.crontab import schedule_line
 
-    return render_line(schedule.id, schedule.cron, schedule.timezone, store.path,
-                       schedule.python, schedule.config_path)  # fmt: skip
+    return schedule_line(schedule, store.path)
 
 
 def _wanted(store) -> dict[int, str]:  # type: ignore[no-untyped-def]
-    return {s.id: _line(store, s) for s in store.schedules.list() if s.enabled}
+    from collector_cli.schedule.crontab import wanted_lines
+
+    return wanted_lines(store.schedules.list(), store.path)
 
 
 def _sync(store, table):  # type: ignore[no-untyped-def]
@@ -277,9 +310,35 @@ def _lines_or_error(store) -> dict[int, str] | None:  # type: ignore[no-untyped-
         return None
 
 
-def _describe(store, schedule, lines: dict[int, str] | None) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+def _print_notes(rows: list[dict[str, Any]], daemon) -> None:  # type: ignore[no-untyped-def]
+    """Below the listing, on stderr: why a "!" schedule will fail, and a missing cron daemon
+    (a "current" line and a next run mean nothing without one)."""
+    from collector_cli.schedule.daemon import START_HINT
+    from collector_cli.schedule.health import NO_DAEMON
+
+    console = err()
+    for row in rows:
+        if not row["enabled"]:
+            continue  # it does not fire; `enable` says so then
+        for problem in row["problems"]:
+            console.print(f"! schedule {row['id']} ({row['name']}) will fail: {problem}",
+                          markup=False)  # fmt: skip
+        for warning in row["warnings"]:
+            console.print(f"! schedule {row['id']} ({row['name']}): {warning}", markup=False)
+    if not daemon.running and any(row["enabled"] for row in rows):
+        console.print(f"! {NO_DAEMON}; {START_HINT}", markup=False)
+
+
+def _credentials_word(ready) -> str:  # type: ignore[no-untyped-def]
+    if ready.missing:
+        return f"missing in the config file: {', '.join(ready.missing)}"
+    return "ok" if not ready.problems else "see problems"
+
+
+def _describe(store, schedule, lines: dict[int, str] | None, daemon) -> dict[str, Any]:  # type: ignore[no-untyped-def]
     from collector_cli.schedule import cron
     from collector_cli.schedule.crontab import log_path
+    from collector_cli.schedule.health import schedule_readiness
 
     fires = cron.next_fires(schedule.cron, schedule.timezone, 3)
     wanted = _line(store, schedule)
@@ -292,6 +351,7 @@ def _describe(store, schedule, lines: dict[int, str] | None) -> dict[str, Any]: 
         status = "missing: run `schedule sync`"
     else:
         status = "current" if line == wanted else "stale: run `schedule sync`"
+    ready = schedule_readiness(store, schedule)
     return {
         "id": schedule.id,
         "name": schedule.name,
@@ -309,6 +369,11 @@ def _describe(store, schedule, lines: dict[int, str] | None) -> dict[str, Any]: 
         "next_runs_utc": [f.astimezone(cron.zone("UTC")).isoformat() for f in fires],
         "last_run": store.schedules.last_run(schedule),
         "crontab": status,
+        "cron_daemon_running": daemon.running,
+        "credentials": _credentials_word(ready),
+        "problems": ready.problems,  # each one makes every fire fail
+        "warnings": ready.warnings,
         "line": line,
+        "config": schedule.config_path or "(not pinned: cron's default)",
         "log": str(log_path(schedule.id, store.path)),
     }

@@ -184,3 +184,19 @@ def describe(expression: str) -> str:
         return get_description(expand(expression), options)
     except Exception:  # a description is a nicety; never fail a listing for it
         return expand(expression)
+
+
+def human_duration(seconds: float) -> str:
+    """A span as people say it: '45 s', '3 min', '1 h 30 min', '6 h', '2 d 3 h' (rounded to the
+    unit that matters; a grace window of 60 s is '1 min', not '0.0166667 h')."""
+    total = max(0, round(seconds))
+    if total < 60:
+        return f"{total} s"
+    minutes = round(total / 60)
+    if minutes < 60:
+        return f"{minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 24:
+        return f"{hours} h" + (f" {minutes} min" if minutes else "")
+    days, hours = divmod(hours + (1 if minutes >= 30 else 0), 24)
+    return f"{days} d" + (f" {hours} h" if hours else "")

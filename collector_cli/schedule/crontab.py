@@ -19,9 +19,13 @@ import sys
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from collector_cli.errors import CollectorError, UsageError
 from collector_cli.schedule import cron
+
+if TYPE_CHECKING:
+    from collector_cli.store.schedules import Schedule
 
 MARKER = "collector-schedule:"
 # The marker names the store (a hash of its path) and the schedule id, so two stores that share
@@ -47,11 +51,17 @@ def state_dir() -> Path:
     return user_state_path("collector", appauthor=False)
 
 
-def command_env() -> tuple[str, str | None]:
+def command_env() -> tuple[str, str]:
     """The interpreter and config file of this invocation, recorded with a schedule at `add`
-    so later commands (run from another shell) write the same line."""
-    config = os.environ.get("COLLECTOR_CONFIG")
-    return sys.executable, str(Path(config).expanduser().resolve()) if config else None
+    so later commands (run from another shell) write the same line.
+
+    The config file is pinned however it was found (``COLLECTOR_CONFIG``, ``XDG_CONFIG_HOME``
+    or the default), and even before it exists: cron passes on neither variable, so a line
+    without the pin would read another file, without the credentials or notify URLs.
+    """
+    from collector_cli import config
+
+    return sys.executable, str(config.locate().path)
 
 
 def store_key(db_path: Path) -> str:
@@ -104,6 +114,17 @@ def render_line(
     )  # fmt: skip
     marker = f"{MARKER}{store_key(db_path)}:{schedule_id}"
     return f"{timing} {env}{command} >> {_cron_quote(str(log))} 2>&1 # {marker}"
+
+
+def schedule_line(schedule: Schedule, db_path: Path) -> str:
+    """The line ``schedule`` should have: what `sync` writes and `list`/`doctor` compare."""
+    return render_line(schedule.id, schedule.cron, schedule.timezone, db_path,
+                       schedule.python, schedule.config_path)  # fmt: skip
+
+
+def wanted_lines(schedules: list[Schedule], db_path: Path) -> dict[int, str]:
+    """schedule id → line, for the enabled ones (a disabled schedule has no line)."""
+    return {s.id: schedule_line(s, db_path) for s in schedules if s.enabled}
 
 
 class Crontab:
@@ -179,12 +200,9 @@ class Crontab:
         match = _MARKER_RE.search(line)
         return int(match.group(2)) if match and match.group(1) == self.key else None
 
-    def apply(self, wanted: dict[int, str]) -> list[Drift]:
-        """Make our lines exactly ``wanted`` (id → line); other lines stay byte-identical.
-
-        Writes only when something differs, so running it again changes nothing.
-        """
-        text = self.read()
+    def drift(self, wanted: dict[int, str], text: str | None = None) -> list[Drift]:
+        """What `apply` would change, without writing (`doctor`, `schedule list`)."""
+        text = self.read() if text is None else text
         current = self.ours(text)
         changes = [Drift(i, "removed") for i in sorted(set(current) - set(wanted))]
         changes += [Drift(i, "added") for i in sorted(set(wanted) - set(current))]
@@ -197,6 +215,15 @@ class Crontab:
                 counts[schedule_id] = counts.get(schedule_id, 0) + 1
         changes += [Drift(i, "deduplicated") for i, n in sorted(counts.items())
                     if n > 1 and i in wanted and current[i] == wanted[i]]  # fmt: skip
+        return sorted(changes, key=lambda d: d.schedule_id)
+
+    def apply(self, wanted: dict[int, str]) -> list[Drift]:
+        """Make our lines exactly ``wanted`` (id → line); other lines stay byte-identical.
+
+        Writes only when something differs, so running it again changes nothing.
+        """
+        text = self.read()
+        changes = self.drift(wanted, text)
         if not changes:
             return []
         kept = [line for line in text.splitlines(keepends=True) if self._id(line) is None]
@@ -204,4 +231,4 @@ class Crontab:
             kept[-1] += "\n"
         new = "".join(kept) + "".join(wanted[i] + "\n" for i in sorted(wanted))
         self.write(new, text)
-        return sorted(changes, key=lambda d: d.schedule_id)
+        return changes

@@ -67,7 +67,8 @@ def fire(
     if schedule is None:
         message = (f"schedule {schedule_id} fired but no longer exists; `collector schedule sync`"
                    " removes its crontab line")  # fmt: skip
-        store.events.add(None, "warning", "schedule_missing", message)
+        store.events.add(None, "warning", "schedule_missing", message,
+                         {"schedule_id": schedule_id})  # fmt: skip
         return FireResult(0, message)
     if not schedule.enabled and not manual:
         message = f"schedule {schedule.id} ({schedule.name}) fired while disabled: not run"
@@ -85,15 +86,19 @@ def fire(
             message = (f"schedule {schedule.id} ({schedule.name}): fire at {iso(due)} joined"
                        f" run {running}, which is still active")  # fmt: skip
             store.events.add(None, "info", "schedule_coalesced", message,
-                             {"schedule_id": schedule.id, "run_id": running})  # fmt: skip
+                             {"schedule_id": schedule.id, "run_id": running,
+                              "fire_at": iso(due)})  # fmt: skip
             return FireResult(0, message)
         late = (moment - due).total_seconds()
         if late > schedule.grace_seconds:
             message = (f"schedule {schedule.id} ({schedule.name}): fire at {iso(due)} missed by"
-                       f" {late / 3600:.1f} h, beyond the {schedule.grace_seconds / 3600:g} h"
-                       " grace window: skipped")  # fmt: skip
+                       f" {cron.human_duration(late)}, beyond the"
+                       f" {cron.human_duration(schedule.grace_seconds)} grace window:"
+                       " skipped")  # fmt: skip
             store.events.add(None, "warning", "schedule_missed", message,
-                             {"schedule_id": schedule.id})  # fmt: skip
+                             {"schedule_id": schedule.id, "fire_at": iso(due),
+                              "late_seconds": round(late),
+                              "grace_seconds": schedule.grace_seconds})  # fmt: skip
             return FireResult(0, message)
     return _run(store, schedule, reporter, summarize, on_wait)
 
@@ -139,16 +144,32 @@ def _run(
         store.events.add(None, "error", "schedule_failed",
                          f"schedule {schedule.id} ({schedule.name}): {exc}",
                          {"schedule_id": schedule.id})  # fmt: skip
-        _notify(store, schedule, None, f"{title}: could not run", str(exc))
+        _notify(store, schedule, None, f"{title}: could not run", str(exc),
+                notify.Outcome.FAILURE)  # fmt: skip
         raise
     store.schedules.set_last_run(schedule.id, summary.run_id)
-    outcome = "completed with failures" if summary.exit_code == ExitCode.PARTIAL else summary.status
-    _notify(store, schedule, summary.run_id, f"{title}: run #{summary.run_id} {outcome}",
-            summarize(summary))  # fmt: skip
+    _notify(store, schedule, summary.run_id, f"{title}: run #{summary.run_id} {_said(summary)}",
+            summarize(summary), notify.Outcome.of(summary.exit_code))  # fmt: skip
     return FireResult(summary.exit_code, "", summary)
 
 
-def _notify(store: Store, schedule: Schedule, run_id: int | None, title: str, body: str) -> None:
+def _said(summary: RunSummary) -> str:
+    """The outcome in a notification's title: words for what the exit code means."""
+    if summary.exit_code == ExitCode.PARTIAL:
+        return "completed with failures"
+    if summary.exit_code == ExitCode.LIMIT:
+        return "stopped by a limit"
+    return summary.status
+
+
+def _notify(
+    store: Store,
+    schedule: Schedule,
+    run_id: int | None,
+    title: str,
+    body: str,
+    outcome: notify.Outcome,
+) -> None:
     if not schedule.notify:
         return
     from collector_cli import config
@@ -161,8 +182,10 @@ def _notify(store: Store, schedule: Schedule, run_id: int | None, title: str, bo
         problem = f"no notify URLs for it in {config.config_path()}"
     if not urls:
         message = f"schedule {schedule.id}: {problem}"
-        store.events.add(run_id, "warning", "notify_failed", message, {"schedule_id": schedule.id})
+        store.events.add(run_id, "warning", "notify_failed", message,
+                         {"schedule_id": schedule.id, "reason": problem})  # fmt: skip
         return
-    for failure in notify.send(urls, title, body):
-        store.events.add(run_id, "warning", "notify_failed", failure,
-                         {"schedule_id": schedule.id})  # fmt: skip
+    for failure in notify.send(urls, title, body, outcome):
+        store.events.add(run_id, "warning", "notify_failed", failure.message,
+                         {"schedule_id": schedule.id, "url": failure.masked,
+                          "reason": failure.reason})  # fmt: skip
