@@ -33,7 +33,7 @@ from tests.conftest import connect, dump, start_collector
 
 DEMO_PRODUCTS = 100  # 4 categories x 25
 DEMO_SEARCHABLE = 93  # 7 of them have no price and are skipped
-WAIT_S = 60.0
+WAIT_S = 300.0  # a safety net only: on a starved machine a process can take minutes
 
 
 # -- helpers ---------------------------------------------------------------------------------------
@@ -93,7 +93,7 @@ class Procs:
         self.started.append(proc)
         return proc
 
-    def first_stderr_line(self, proc: subprocess.Popen[str], timeout: float = 15.0) -> str:
+    def first_stderr_line(self, proc: subprocess.Popen[str], timeout: float = WAIT_S) -> str:
         """Block until ``proc`` writes a first line on stderr (read raw, so nothing is lost
         to a buffer that ``communicate`` would not see)."""
         assert proc.stderr is not None
@@ -159,7 +159,7 @@ def run_row(db_path: Path, run_id: int) -> dict:
     return rows[0]
 
 
-def wait_until(what: str, predicate: Callable[[], object], timeout: float = 60.0) -> object:
+def wait_until(what: str, predicate: Callable[[], object], timeout: float = WAIT_S) -> object:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = predicate()
