@@ -13,7 +13,7 @@ import typer
 from typer.core import TyperGroup
 
 from collector_cli import __version__
-from collector_cli.cli.common import EXIT_CODES_HELP, AppState, state
+from collector_cli.cli.common import EXIT_CODES_HELP, AppState, HelpCommand, state
 from collector_cli.errors import CollectorError, ExitCode
 
 
@@ -111,7 +111,18 @@ def _quiet_broken_pipe() -> None:
 app = typer.Typer(
     cls=CollectorGroup,
     name="collector",
-    help="Collect marketplace sellers from best-selling products into a local SQLite store.",
+    help="""Collect marketplace sellers from best-selling products into a local store.
+
+    Each command has its own help, with examples: collector COMMAND --help.
+
+    Examples:
+
+      collector run --preset demo
+
+      collector sellers rank --limit 10
+
+      collector export --format csv --output sellers.csv
+    """,
     epilog=EXIT_CODES_HELP,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -134,6 +145,7 @@ def root(
         typer.Option(
             "--db",
             envvar="COLLECTOR_DB",
+            metavar="FILE",
             help="SQLite store to use (default: collector.db in the user data dir).",
             show_default=False,
         ),
@@ -169,22 +181,23 @@ def _register() -> None:
 
     del seller_insight  # importing it registers rank/show/open on the sellers group
 
-    app.command("run", epilog=EXIT_CODES_HELP)(run.run)
-    app.command("resume", epilog=EXIT_CODES_HELP)(run.resume)
-    app.command("stop", epilog=EXIT_CODES_HELP)(control.stop)
-    app.command("watch", epilog=EXIT_CODES_HELP)(control.watch)
-    app.command("status")(control.status)
-    app.command("export")(export.export)
+    # HelpCommand: arguments shown as NAME in the help, not as typer's `name <str>`.
+    app.command("run", cls=HelpCommand, epilog=EXIT_CODES_HELP)(run.run)
+    app.command("resume", cls=HelpCommand, epilog=EXIT_CODES_HELP)(run.resume)
+    app.command("stop", cls=HelpCommand, epilog=EXIT_CODES_HELP)(control.stop)
+    app.command("watch", cls=HelpCommand, epilog=EXIT_CODES_HELP)(control.watch)
+    app.command("status", cls=HelpCommand)(control.status)
+    app.command("export", cls=HelpCommand)(export.export)
     app.add_typer(preset.app, name="preset")
     app.add_typer(history.app, name="history")
     app.add_typer(sellers.app, name="sellers")
-    app.command("categories")(categories.categories)
-    app.command("sources")(sources_cmd.sources)
-    app.command("report")(report.report)
+    app.command("categories", cls=HelpCommand, epilog=categories.EPILOG)(categories.categories)
+    app.command("sources", cls=HelpCommand, epilog=sources_cmd.EPILOG)(sources_cmd.sources)
+    app.command("report", cls=HelpCommand, epilog=report.EPILOG)(report.report)
     app.add_typer(config_cmd.app, name="config")
     app.add_typer(schedule.app, name="schedule")
     app.add_typer(db_cmd.app, name="db")
-    app.command("doctor", epilog=doctor.EPILOG)(doctor.doctor)
+    app.command("doctor", cls=HelpCommand, epilog=doctor.EPILOG)(doctor.doctor)
 
 
 _register()

@@ -6,16 +6,31 @@ from typing import Annotated
 
 import typer
 
-from collector_cli.cli.common import out, print_json
+from collector_cli.cli.common import EXIT_OK, exit_codes, out, print_json
+
+EPILOG = exit_codes(EXIT_OK, "2 bad usage or an unknown department")
 
 
 def categories(
     department: Annotated[
-        str | None, typer.Option("--department", "-d", help="Only this department.")
+        str | None,
+        typer.Option("--department", "-d", metavar="ID", help="Only this department."),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """List departments and categories (ids to use in presets, Amazon browse-node ids)."""
+    """List departments and categories: the ids that presets take.
+
+    Give them to `collector preset add --department/--category`. The node id is the
+    department's or category's Amazon browse node.
+
+    Examples:
+
+      collector categories
+
+      collector categories --department electronics
+
+      collector categories --json
+    """
     from collector_cli import taxonomy
 
     deps = [taxonomy.department(department)] if department else list(taxonomy.departments())

@@ -10,6 +10,7 @@ from typing import Any
 
 import typer
 from rich.console import Console
+from typer.core import TyperCommand
 
 from collector_cli.store.db import Store
 
@@ -19,6 +20,58 @@ EXIT_CODES_HELP = (
     "6 run ended by a limit · 7 another run is active (or --wait timed out) · "
     "8 no active run (stop, watch) · 130 cancelled (Ctrl-C, stop)."
 )
+
+# The pieces of one command's "Exit codes:" epilog (see `exit_codes`).
+EXIT_OK = "0 ok"
+EXIT_USAGE = "2 bad usage or input"
+EXIT_DATABASE = "4 database unusable"
+
+
+def exit_codes(*codes: str) -> str:
+    """An epilog listing the exit codes one command can return, e.g.
+    ``exit_codes(EXIT_OK, EXIT_USAGE, "3 no such preset", EXIT_DATABASE)``."""
+    return "Exit codes: " + " · ".join(codes) + "."
+
+
+class HelpCommand(TyperCommand):
+    """A command whose help names each argument by its metavar alone: NAME in the Arguments
+    list; NAME, [NAME] (optional) or NAME... (several) in the usage line.
+
+    typer 0.29 adds the Python type to every argument in the help (``name <str>``,
+    ``NAME <list[str]>``) and puts required ones in braces (``{NAME}``), whatever the metavar.
+    Only the help changes: parsing and errors are typer's own.
+    """
+
+    def collect_usage_pieces(self, ctx: Any) -> list[str]:
+        pieces = [self.options_metavar] if self.options_metavar else []
+        for param in self.get_params(ctx):
+            if param.param_type_name == "argument":
+                name = _argument_name(param)
+                pieces.append(name if param.required else f"[{name}]")
+                if param.nargs != 1:
+                    pieces[-1] += "..."
+            else:
+                pieces.extend(param.get_usage_pieces(ctx))
+        return pieces
+
+    def format_options(self, ctx: Any, formatter: Any) -> None:
+        arguments, options = [], []
+        for param in self.get_params(ctx):
+            record = param.get_help_record(ctx)
+            if record is None:
+                continue
+            if param.param_type_name == "argument":
+                arguments.append((_argument_name(param), record[1]))
+            elif param.param_type_name == "option":
+                options.append(record)
+        for title, rows in (("Arguments", arguments), ("Options", options)):
+            if rows:
+                with formatter.section(title):
+                    formatter.write_dl(rows)
+
+
+def _argument_name(param: Any) -> str:
+    return str(param.metavar or param.name.upper())
 
 
 @dataclass

@@ -7,34 +7,68 @@ from typing import Annotated, Any
 
 import typer
 
-from collector_cli.cli.common import err, out, print_json
+from collector_cli.cli.common import EXIT_OK, HelpCommand, err, exit_codes, out, print_json
+
+BAD_FILE = "2 bad usage or an unreadable config file"
 
 app = typer.Typer(
-    help="Show and change the config file (credentials, base URLs, source settings).",
+    help="""Show and change the config file: credentials, URLs, settings.
+
+    The file is readable by you only (0600); secrets are masked when shown. Settings in the
+    environment (COLLECTOR_OXYLABS_USERNAME, ...) win over the file, except in scheduled
+    runs, which read the file only.
+
+    Examples:
+
+      collector config set oxylabs.username my-user
+
+      collector config show
+
+      collector config path
+    """,
+    epilog=exit_codes(EXIT_OK, "2 bad usage, key or value", "3 key not set (config unset)"),
     no_args_is_help=True,
 )
 
 MASK = "********"
 
 
-@app.command("set")
+@app.command(
+    "set",
+    cls=HelpCommand,
+    epilog=exit_codes(EXIT_OK, "2 bad usage, key or value, or an unwritable config file"),
+)
 def set_(
     key: Annotated[
         str,
         typer.Argument(
+            metavar="KEY",
             help="oxylabs.username, oxylabs.password, oxylabs.url, ebay.client_id,"
-            " ebay.client_secret, ebay.url or sources.NAME.OPTION."
+            " ebay.client_secret, ebay.url or sources.NAME.OPTION.",
         ),
     ],
     value: Annotated[
         str | None,
         typer.Argument(
+            metavar="VALUE",
             help="The value. Leave it out to be prompted (hidden for secrets), or '-' to read"
-            " it from standard input, so a secret stays out of your shell history."
+            " it from standard input, so a secret stays out of your shell history.",
         ),
     ] = None,
 ) -> None:
-    """Set one setting; the file is created readable by you only (0600)."""
+    """Set one setting in the config file.
+
+    The file is created readable by you only (0600). A secret left out of the command line
+    is asked for without echo, or read from stdin with '-'.
+
+    Examples:
+
+      collector config set oxylabs.username my-user
+
+      collector config set oxylabs.password
+
+      collector config set sources.sample.latency_ms 0
+    """
     from collector_cli import config
     from collector_cli.errors import UsageError
 
@@ -62,9 +96,18 @@ def set_(
     err().print(f"Set {key} = {shown} in {path}", highlight=False, markup=False)
 
 
-@app.command("unset")
-def unset(key: Annotated[str, typer.Argument(help="A key as for `config set`.")]) -> None:
-    """Remove one setting from the config file."""
+@app.command("unset", cls=HelpCommand, epilog=exit_codes(EXIT_OK, BAD_FILE, "3 the key is not set"))
+def unset(
+    key: Annotated[str, typer.Argument(metavar="KEY", help="A key as for `config set`.")],
+) -> None:
+    """Remove one setting from the config file.
+
+    Examples:
+
+      collector config unset oxylabs.password
+
+      collector config unset sources.sample.latency_ms
+    """
     from collector_cli import config
     from collector_cli.errors import NotFoundError
 
@@ -80,10 +123,19 @@ def unset(key: Annotated[str, typer.Argument(help="A key as for `config set`.")]
     err().print(f"Removed {key} from {config.config_path()}", markup=False)
 
 
-@app.command("show")
+@app.command("show", cls=HelpCommand, epilog=exit_codes(EXIT_OK, BAD_FILE))
 def show(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
-    """Every setting in effect and where it comes from; secrets are masked, and so are the
-    schedules' notification URLs (``notify.STORE-ID``), which may hold passwords or tokens."""
+    """Show every setting in effect and where it comes from.
+
+    Secrets are masked, and so are the schedules' notification URLs (notify.STORE-ID),
+    which may hold passwords or tokens.
+
+    Examples:
+
+      collector config show
+
+      collector config show --json
+    """
     from collector_cli import config
     from collector_cli.schedule.notify import mask
 
@@ -117,9 +169,16 @@ def show(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = 
     console.print(table)
 
 
-@app.command("path")
+@app.command("path", cls=HelpCommand, epilog=exit_codes(EXIT_OK, "2 bad usage"))
 def path() -> None:
-    """Print where the config file is (it may not exist yet)."""
+    """Print where the config file is (it may not exist yet).
+
+    Examples:
+
+      collector config path
+
+      COLLECTOR_CONFIG=~/work.toml collector config path
+    """
     from collector_cli import config
 
     out().print(str(config.config_path()), highlight=False, markup=False, soft_wrap=True)

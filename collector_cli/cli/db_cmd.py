@@ -6,11 +6,32 @@ from typing import Annotated
 
 import typer
 
-from collector_cli.cli.common import err, print_json, state
+from collector_cli.cli.common import (
+    EXIT_DATABASE,
+    EXIT_OK,
+    HelpCommand,
+    err,
+    exit_codes,
+    print_json,
+    state,
+)
 from collector_cli.errors import UsageError
 
+ACTIVE = "2 bad usage, or a run is active"
+
 app = typer.Typer(
-    help="Look after the store: prune old seller evidence, give free space back.",
+    help="""Look after the store file: prune old evidence, reclaim space.
+
+    The store grows with each run's per-product evidence (what `sellers rank` and `sellers
+    show` use). `collector doctor` checks the store's health.
+
+    Examples:
+
+      collector db prune --keep-runs 10
+
+      collector db vacuum
+    """,
+    epilog=exit_codes(EXIT_OK, ACTIVE, EXIT_DATABASE),
     no_args_is_help=True,
 )
 
@@ -25,7 +46,11 @@ def _runs(n: int) -> str:
     return f"{n} run{'s' * (n != 1)}"
 
 
-@app.command("prune")
+@app.command(
+    "prune",
+    cls=HelpCommand,
+    epilog=exit_codes(EXIT_OK, "2 bad usage, or --vacuum while a run is active", EXIT_DATABASE),
+)
 def prune(
     ctx: typer.Context,
     keep_runs: Annotated[
@@ -39,7 +64,7 @@ def prune(
     ] = False,
     as_json: AsJson = False,
 ) -> None:
-    """Drop the per-product evidence of older runs; every seller's totals stay exact.
+    """Drop the evidence of older runs; sellers' totals stay exact.
 
     Sellers, their sightings, runs seen, feedback history and exports are untouched: only
     what `sellers rank` and `sellers show` derive from old runs goes. Freed space is reused by
@@ -78,13 +103,17 @@ def prune(
         )
 
 
-@app.command("vacuum")
+@app.command("vacuum", cls=HelpCommand, epilog=exit_codes(EXIT_OK, ACTIVE, EXIT_DATABASE))
 def vacuum(ctx: typer.Context, as_json: AsJson = False) -> None:
-    """Rewrite the store compactly, giving free pages back to the disk.
+    """Rewrite the store compactly, giving free space back to the disk.
 
-    Example:
+    No run may be active meanwhile. `db prune` first frees the space of old evidence.
+
+    Examples:
 
       collector db vacuum
+
+      collector db vacuum --json
     """
     store = state(ctx).store()
     if store.runs.live():

@@ -33,7 +33,10 @@ DISK_WARN_BYTES = 1024**3
 DISK_FAIL_BYTES = 100 * 1024**2
 LIVE_TIMEOUT_S = 30
 OXYLABS_PROBE_CATEGORY = "electronics-headphones"  # any Best Sellers node proves the login
-EPILOG = "Exit codes: 0 nothing broken (warnings allowed) · 1 at least one check failed (✗)."
+EPILOG = (
+    "Exit codes: 0 nothing broken (warnings allowed) · 1 at least one check failed (✗) ·"
+    " 2 bad usage."
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,7 +68,10 @@ def doctor(
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the checks as JSON.")] = False,
 ) -> None:
-    """Check the store, the config file, credentials, cron and disk space; one line each.
+    """Check the store, config, credentials, cron and free disk.
+
+    One line per check: ✓ fine, ! worth a look, ✗ broken (with what to do), - skipped.
+    Nothing is created or changed; only --check and --check-billed send requests.
 
     Examples:
 

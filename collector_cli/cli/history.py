@@ -10,14 +10,27 @@ from rich.markup import escape
 from rich.text import Text
 
 from collector_cli.cli import complete
-from collector_cli.cli.common import err, out, print_json, state
+from collector_cli.cli.common import (
+    EXIT_DATABASE,
+    EXIT_OK,
+    EXIT_USAGE,
+    HelpCommand,
+    err,
+    exit_codes,
+    out,
+    print_json,
+    state,
+)
 from collector_cli.errors import UsageError
 from collector_cli.models import format_money
 from collector_cli.store.runs import STATUSES
 from collector_cli.ui.fmt import duration, local_time, num
 from collector_cli.ui.runs import active_seconds, run_dict
 
-app = typer.Typer(help="Show past runs.", invoke_without_command=True)
+app = typer.Typer(
+    epilog=exit_codes(EXIT_OK, EXIT_USAGE, "3 no such run (history show)", EXIT_DATABASE),
+    invoke_without_command=True,
+)
 
 
 @app.callback()
@@ -41,7 +54,10 @@ def history(
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """List runs, newest first, with a trend of the sellers each found.
+    """List past runs, newest first, with their numbers.
+
+    Below the table, a trend of the sellers each run found and added. `history show RUN`
+    shows one run in full.
 
     Examples:
 
@@ -157,7 +173,11 @@ def _status(status: str, reason: str | None = None) -> Text:
     return Text(text, style=style)
 
 
-@app.command("show")
+@app.command(
+    "show",
+    cls=HelpCommand,
+    epilog=exit_codes(EXIT_OK, EXIT_USAGE, "3 no such run", EXIT_DATABASE),
+)
 def show(
     ctx: typer.Context,
     run: Annotated[
@@ -176,13 +196,15 @@ def show(
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """One run in full: preset snapshot, counters, per-category breakdown, failures.
+    """Show one run in full: preset, counters, categories, failures.
+
+    Also the requests and cost per source, and with --sellers the sellers the run added.
 
     Examples:
 
       collector history show latest
 
-      collector history show 12 --sellers
+      collector history show 1 --sellers
 
       collector history show latest-completed --json
     """

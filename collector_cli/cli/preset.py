@@ -8,16 +8,52 @@ import typer
 from rich.markup import escape
 
 from collector_cli.cli import complete
-from collector_cli.cli.common import err, out, print_json, state
+from collector_cli.cli.common import (
+    EXIT_DATABASE,
+    EXIT_OK,
+    EXIT_USAGE,
+    HelpCommand,
+    err,
+    exit_codes,
+    out,
+    print_json,
+    state,
+)
 from collector_cli.models import Filters, Preset
 
-app = typer.Typer(help="Create, list, show and remove presets.", no_args_is_help=True)
+NOT_FOUND = "3 no such preset"
+
+app = typer.Typer(
+    help="""Manage presets: what a run collects, and how.
+
+    A preset names the categories to search, the sources and the filters. `demo` is built
+    in and needs no account.
+
+    Examples:
+
+      collector preset list
+
+      collector preset add headphones --category electronics-headphones
+
+      collector preset show demo
+    """,
+    epilog=exit_codes(EXIT_OK, EXIT_USAGE, NOT_FOUND, EXIT_DATABASE),
+    no_args_is_help=True,
+)
 
 
-@app.command("add")
+@app.command(
+    "add",
+    cls=HelpCommand,
+    epilog=exit_codes(
+        EXIT_OK, "2 bad usage or input, or the name is taken (see --replace)", EXIT_DATABASE
+    ),
+)
 def add(
     ctx: typer.Context,
-    name: Annotated[str, typer.Argument(help="Preset name: a-z, 0-9, '_' and '-'.")],
+    name: Annotated[
+        str, typer.Argument(metavar="NAME", help="Preset name: a-z, 0-9, '_' and '-'.")
+    ],
     department: Annotated[
         list[str] | None,
         typer.Option(
@@ -39,7 +75,8 @@ def add(
         ),
     ] = None,
     condition: Annotated[
-        str, typer.Option(help="Item condition: new, used, refurbished or any.")
+        str,
+        typer.Option(metavar="CONDITION", help="Item condition: new, used, refurbished or any."),
     ] = "new",
     free_shipping: Annotated[
         bool, typer.Option("--free-shipping/--any-shipping", help="Only free-shipping listings.")
@@ -48,34 +85,52 @@ def add(
         bool,
         typer.Option("--domestic/--any-country", help="Only sellers located in --country."),
     ] = True,
-    country: Annotated[str, typer.Option(help="Home country for --domestic.")] = "US",
+    country: Annotated[
+        str, typer.Option(metavar="CODE", help="Home country for --domestic, e.g. US or DE.")
+    ] = "US",
     price_min: Annotated[
-        float, typer.Option(help="Lowest listing price as a ratio of the product price.")
+        float,
+        typer.Option(metavar="RATIO", help="Lowest listing price as a ratio of the product price."),
     ] = 0.8,
     price_max: Annotated[
-        float, typer.Option(help="Highest listing price as a ratio of the product price.")
+        float,
+        typer.Option(
+            metavar="RATIO", help="Highest listing price as a ratio of the product price."
+        ),
     ] = 1.2,
-    pages: Annotated[int, typer.Option(help="Result pages searched per product.")] = 2,
+    pages: Annotated[int, typer.Option(metavar="N", help="Result pages searched per product.")] = 2,
     max_products: Annotated[
-        int | None, typer.Option(help="Products per category (default: the whole list).")
+        int | None,
+        typer.Option(metavar="N", help="Products per category (default: the whole list)."),
     ] = None,
     unknown_price: Annotated[
         str,
         typer.Option(
+            metavar="skip|search",
             help="Products without a price: 'skip' them (recorded as skipped) or 'search'"
-            " without a price band."
+            " without a price band.",
         ),
     ] = "skip",
-    source: Annotated[str, typer.Option(help="Source for both products and listings.")] = "sample",
+    source: Annotated[
+        str,
+        typer.Option(
+            metavar="SOURCE",
+            help="Source for both products and listings (see `collector sources`).",
+        ),
+    ] = "sample",
     product_source: Annotated[
-        str | None, typer.Option(help="Product source (overrides --source).")
+        str | None,
+        typer.Option(metavar="SOURCE", help="Product source (overrides --source)."),
     ] = None,
     listing_source: Annotated[
-        str | None, typer.Option(help="Listing source (overrides --source).")
+        str | None,
+        typer.Option(metavar="SOURCE", help="Listing source (overrides --source)."),
     ] = None,
     products_file: Annotated[
         str | None,
-        typer.Option(help="CSV or JSON product list; implies --product-source file."),
+        typer.Option(
+            metavar="FILE", help="CSV or JSON product list; implies --product-source file."
+        ),
     ] = None,
     source_option: Annotated[
         list[str] | None,
@@ -87,24 +142,43 @@ def add(
         ),
     ] = None,
     max_requests: Annotated[
-        int | None, typer.Option(help="Limit: end runs cleanly after N requests.")
+        int | None, typer.Option(metavar="N", help="Limit: end runs cleanly after N requests.")
     ] = None,
     max_duration: Annotated[
-        str | None, typer.Option(help="Limit: end runs cleanly after this long (90m, 2h).")
+        str | None,
+        typer.Option(metavar="DURATION", help="Limit: end runs cleanly after this long (90m, 2h)."),
     ] = None,
     max_errors: Annotated[
-        int | None, typer.Option(help="Limit: end runs cleanly after N errors.")
+        int | None, typer.Option(metavar="N", help="Limit: end runs cleanly after N errors.")
     ] = None,
     max_new_sellers: Annotated[
-        int | None, typer.Option(help="Limit: end runs cleanly after N new sellers.")
+        int | None,
+        typer.Option(metavar="N", help="Limit: end runs cleanly after N new sellers."),
     ] = None,
     max_cost: Annotated[
-        str | None, typer.Option(help="Limit: end runs cleanly before spending more (USD).")
+        str | None,
+        typer.Option(
+            metavar="USD", help="Limit: end runs cleanly before spending more, e.g. 2.50."
+        ),
     ] = None,
-    description: Annotated[str, typer.Option(help="A note shown in `preset list`.")] = "",
+    description: Annotated[
+        str, typer.Option(metavar="NOTE", help="A note shown in `preset list`.")
+    ] = "",
     replace: Annotated[bool, typer.Option(help="Overwrite a preset of the same name.")] = False,
 ) -> None:
-    """Create a preset from departments and/or categories and search filters."""
+    """Create a preset: the categories to search, sources and filters.
+
+    Ids come from `collector categories`; sources from `collector sources`. Limits stored
+    here apply to every run of the preset (`collector run` can override them).
+
+    Examples:
+
+      collector preset add headphones --category electronics-headphones
+
+      collector preset add toys -d toys-games --max-products 20 --any-shipping
+
+      collector preset add kitchen -c home-kitchen-dining --max-duration 30m
+    """
     import dataclasses
 
     from collector_cli import presets
@@ -143,7 +217,7 @@ def add(
     err().print(f"{'Replaced' if replaced else 'Added'} preset {name}: {_scope(preset)}")
 
 
-@app.command("list")
+@app.command("list", cls=HelpCommand, epilog=exit_codes(EXIT_OK, EXIT_USAGE, EXIT_DATABASE))
 def list_(
     ctx: typer.Context,
     wide: Annotated[
@@ -151,7 +225,7 @@ def list_(
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """List presets: categories, sources, filters.
+    """List presets with their categories, sources and filters.
 
     Examples:
 
@@ -184,7 +258,9 @@ def list_(
         err().print(f"{hidden} more column{'s' * (hidden != 1)} with --wide or a wider terminal.")
 
 
-@app.command("show")
+@app.command(
+    "show", cls=HelpCommand, epilog=exit_codes(EXIT_OK, EXIT_USAGE, NOT_FOUND, EXIT_DATABASE)
+)
 def show(
     ctx: typer.Context,
     name: Annotated[
@@ -192,7 +268,14 @@ def show(
     ],
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """Show one preset in full, with the categories it expands to."""
+    """Show one preset in full, with the categories it expands to.
+
+    Examples:
+
+      collector preset show demo
+
+      collector preset show demo --json
+    """
     from collector_cli import taxonomy
     from collector_cli.presets import validate_name
 
@@ -220,14 +303,28 @@ def show(
         console.print(f"    {cat.department_name} › {cat.name} ({cat.id}, node {cat.node_id})")
 
 
-@app.command("remove")
+@app.command(
+    "remove",
+    cls=HelpCommand,
+    epilog=exit_codes(
+        EXIT_OK, "2 bad usage, or a schedule uses the preset", NOT_FOUND, EXIT_DATABASE
+    ),
+)
 def remove(
     ctx: typer.Context,
     name: Annotated[
         str, typer.Argument(metavar="PRESET", help="Preset name.", autocompletion=complete.presets)
     ],
 ) -> None:
-    """Remove a preset. Past runs keep their own copy of it. Built-ins are restored."""
+    """Remove a preset; past runs keep their own copy of it.
+
+    A built-in preset (demo) is restored to its defaults instead. A preset that a schedule
+    uses cannot be removed: `collector schedule remove` the schedule first.
+
+    Examples:
+
+      collector preset remove headphones
+    """
     from collector_cli.presets import BUILTINS, validate_name
 
     validate_name(name)

@@ -16,10 +16,11 @@ from typing import Annotated
 import typer
 
 from collector_cli.cli import complete
-from collector_cli.cli.common import err, state
+from collector_cli.cli.common import EXIT_DATABASE, EXIT_OK, err, exit_codes, state
 from collector_cli.errors import NotFoundError, UsageError
 
 DEFAULT_NAME = "collector-report.html"
+EPILOG = exit_codes(EXIT_OK, "2 bad usage or an unwritable file", "3 no such run", EXIT_DATABASE)
 
 
 def report(
@@ -49,7 +50,7 @@ def report(
         bool, typer.Option("--open", help="Then open it in the web browser.")
     ] = False,
 ) -> None:
-    """Write one HTML page with charts of the runs and the ranked shortlist with its evidence.
+    """Write an HTML report: charts of the runs, ranked shortlist.
 
     Charts: sellers found and new per run, known sellers over time, the yield per category of
     one run, duration and cost per run, the feedback of the top sellers. Then the best sellers
@@ -61,7 +62,7 @@ def report(
 
       collector report
 
-      collector report --run 12 -o ~/reports/run-12.html
+      collector report --run latest --output ~/report-latest.html
 
       collector report --open
     """

@@ -11,41 +11,113 @@ from typing import Annotated, Any
 
 import typer
 
-from collector_cli.cli.common import err, out, print_json, state
+from collector_cli.cli.common import (
+    EXIT_DATABASE,
+    EXIT_OK,
+    EXIT_USAGE,
+    HelpCommand,
+    err,
+    exit_codes,
+    out,
+    print_json,
+    state,
+)
 from collector_cli.cli.run import fire_schedule, reporter, summarize
 from collector_cli.errors import UsageError
 
-app = typer.Typer(help="Recurring runs in your crontab: add, list, show, remove, sync.",
-                  no_args_is_help=True)  # fmt: skip
+NO_SCHEDULE = "3 no such schedule"
+CRONTAB = "1 the crontab cannot be read or written"
+# A fire ends as its run did (`schedule run`; `catch-up` returns the highest of its runs').
+FIRE_CODES = (
+    "0 ok", "1 the run failed", "2 bad usage, or the preset cannot run",
+    "3 no such schedule or preset", EXIT_DATABASE, "5 some products failed",
+    "6 run ended by a limit", "7 another run was still active after the wait",
+    "130 cancelled",
+)  # fmt: skip
+
+app = typer.Typer(
+    help="""Run presets on a timetable, through your crontab.
+
+    Each enabled schedule has one line in your crontab, which runs `collector run
+    --schedule ID` (output goes to a log per schedule). `schedule list` says whether each
+    line is current and whether a cron daemon runs at all.
+
+    Examples:
+
+      collector schedule add --preset demo --cron '0 3 * * *'
+
+      collector schedule list
+
+      collector schedule run demo
+    """,
+    epilog=exit_codes(EXIT_OK, CRONTAB, EXIT_USAGE, "3 no such schedule or preset", EXIT_DATABASE)
+    + " `schedule run` and `schedule catch-up` end as their runs did (see their --help).",
+    no_args_is_help=True,
+)
 
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 Ref = Annotated[str, typer.Argument(metavar="SCHEDULE", help="Schedule id or name.")]
 AsJson = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+LOOKUP_CODES = exit_codes(EXIT_OK, EXIT_USAGE, NO_SCHEDULE, EXIT_DATABASE)
+CHANGE_CODES = exit_codes(EXIT_OK, CRONTAB, EXIT_USAGE, NO_SCHEDULE, EXIT_DATABASE)
+ADD_CODES = exit_codes(
+    EXIT_OK, CRONTAB, "2 bad usage or input, or the preset cannot run from cron",
+    "3 no such preset", EXIT_DATABASE,
+)  # fmt: skip
 
 
-@app.command("add")
+@app.command("add", cls=HelpCommand, epilog=ADD_CODES)
 def add(
     ctx: typer.Context,
-    preset: Annotated[str, typer.Option("--preset", "-p", help="Preset to run.")],
+    preset: Annotated[str, typer.Option("--preset", "-p", metavar="PRESET", help="Preset to run.")],
     cron_expr: Annotated[
-        str, typer.Option("--cron", help="5-field cron expression or @hourly/@daily/@weekly/….")
+        str,
+        typer.Option(
+            "--cron",
+            metavar="CRON",
+            help="5-field cron expression or @hourly/@daily/@weekly/….",
+        ),
     ],
-    name: Annotated[str | None, typer.Option(help="A name (default: the preset's).")] = None,
+    name: Annotated[
+        str | None, typer.Option(metavar="NAME", help="A name (default: the preset's).")
+    ] = None,
     notify_urls: Annotated[
         list[str] | None,
-        typer.Option("--notify", help="apprise URL notified after each run. Repeatable."),
+        typer.Option(
+            "--notify", metavar="URL", help="apprise URL notified after each run. Repeatable."
+        ),
     ] = None,
     timezone: Annotated[
-        str | None, typer.Option(help="Time zone of the expression (default: the machine's).")
+        str | None,
+        typer.Option(
+            metavar="ZONE",
+            help="Time zone of the expression, e.g. Europe/Berlin (default: the machine's).",
+        ),
     ] = None,
     grace: Annotated[
-        str, typer.Option(help="Run a fire missed (machine off) if no later than this.")
+        str,
+        typer.Option(
+            metavar="DURATION", help="Run a fire missed (machine off) if no later than this."
+        ),
     ] = "6h",
     wait_timeout: Annotated[
-        str, typer.Option(help="How long a fire waits for an active run to end.")
+        str,
+        typer.Option(metavar="DURATION", help="How long a fire waits for an active run to end."),
     ] = "6h",
 ) -> None:
-    """Add a schedule and write its crontab line."""
+    """Add a schedule and write its crontab line.
+
+    Refused when the preset could not run from cron, e.g. credentials only in the
+    environment (cron passes none on): `collector config set` puts them in the file.
+
+    Examples:
+
+      collector schedule add --preset demo --cron '0 3 * * *'
+
+      collector schedule add -p demo --cron @daily --name nightly --timezone UTC
+
+      collector schedule add -p toys --cron '0 */6 * * *' --notify ntfy://my-topic
+    """
     from collector_cli import config
     from collector_cli.engine.limits import parse_duration
     from collector_cli.presets import validate_name
@@ -106,12 +178,19 @@ def add(
         err().print(f"! {health.NO_DAEMON}; {START_HINT}", markup=False)
 
 
-@app.command("list")
+@app.command("list", cls=HelpCommand, epilog=exit_codes(EXIT_OK, EXIT_USAGE, EXIT_DATABASE))
 def list_(ctx: typer.Context, as_json: AsJson = False) -> None:
-    """Schedules with their next run, last outcome and whether the crontab line is current.
+    """List schedules with their next run and last outcome.
 
-    A "!" before a name: that schedule's fires will fail (the reason is printed below the
-    table). A line below the table also says when no cron daemon is running.
+    The crontab column says whether each line is current. A "!" before a name: that
+    schedule's fires will fail (the reason is printed below the table). A line below the
+    table also says when no cron daemon is running.
+
+    Examples:
+
+      collector schedule list
+
+      collector schedule list --json
     """
     from collector_cli.schedule.daemon import find_cron_daemon
 
@@ -147,9 +226,19 @@ def list_(ctx: typer.Context, as_json: AsJson = False) -> None:
     _print_notes(rows, daemon)
 
 
-@app.command("show")
+@app.command("show", cls=HelpCommand, epilog=LOOKUP_CODES)
 def show(ctx: typer.Context, ref: Ref, as_json: AsJson = False) -> None:
-    """One schedule in full: next 3 fires (local and UTC), its crontab line, log and last run."""
+    """Show one schedule in full: next fires, crontab line, last run.
+
+    The next 3 fires in local time and UTC, the config file and log it uses, and whether
+    its credentials are in place.
+
+    Examples:
+
+      collector schedule show nightly
+
+      collector schedule show 1 --json
+    """
     from collector_cli.schedule.daemon import find_cron_daemon
 
     store = state(ctx).store()
@@ -178,9 +267,14 @@ def show(ctx: typer.Context, ref: Ref, as_json: AsJson = False) -> None:
     _print_notes([row], daemon)
 
 
-@app.command("remove")
+@app.command("remove", cls=HelpCommand, epilog=CHANGE_CODES)
 def remove(ctx: typer.Context, ref: Ref) -> None:
-    """Remove a schedule and its crontab line (its past runs stay in history)."""
+    """Remove a schedule and its crontab line (past runs stay).
+
+    Examples:
+
+      collector schedule remove nightly
+    """
     from collector_cli import config
     from collector_cli.schedule.crontab import Crontab
     from collector_cli.schedule.fire import notify_key
@@ -196,21 +290,47 @@ def remove(ctx: typer.Context, ref: Ref) -> None:
     err().print(f"Removed schedule {schedule.id} ({schedule.name}).", markup=False)
 
 
-@app.command("enable")
+@app.command("enable", cls=HelpCommand, epilog=CHANGE_CODES)
 def enable(ctx: typer.Context, ref: Ref) -> None:
-    """Enable a schedule (writes its crontab line back)."""
+    """Enable a schedule: its crontab line is written back.
+
+    Examples:
+
+      collector schedule enable nightly
+    """
     _set_enabled(ctx, ref, True)
 
 
-@app.command("disable")
+@app.command("disable", cls=HelpCommand, epilog=CHANGE_CODES)
 def disable(ctx: typer.Context, ref: Ref) -> None:
-    """Disable a schedule (removes its crontab line; `enable` brings it back)."""
+    """Disable a schedule: its crontab line is removed.
+
+    The schedule stays; `schedule enable` brings its line back.
+
+    Examples:
+
+      collector schedule disable nightly
+    """
     _set_enabled(ctx, ref, False)
 
 
-@app.command("sync")
+@app.command(
+    "sync",
+    cls=HelpCommand,
+    epilog=exit_codes(EXIT_OK, CRONTAB, EXIT_USAGE, EXIT_DATABASE),
+)
 def sync(ctx: typer.Context, as_json: AsJson = False) -> None:
-    """Rewrite our crontab lines from the store and report the drift repaired."""
+    """Rewrite the crontab lines from the store; report what changed.
+
+    Only this store's lines are touched: missing ones are added, stale ones updated, those
+    of removed or disabled schedules removed.
+
+    Examples:
+
+      collector schedule sync
+
+      collector schedule sync --json
+    """
     from collector_cli.schedule.crontab import Crontab
 
     store = state(ctx).store()
@@ -225,18 +345,37 @@ def sync(ctx: typer.Context, as_json: AsJson = False) -> None:
         err().print(f"schedule {d.schedule_id}: line {d.change}", markup=False)
 
 
-@app.command("run")
+@app.command("run", cls=HelpCommand, epilog=exit_codes(*FIRE_CODES))
 def run_now(ctx: typer.Context, ref: Ref) -> None:
-    """Run a schedule now, exactly as cron would (waits for an active run, notifies)."""
+    """Run a schedule now, exactly as cron would.
+
+    It waits for an active run to end (up to the schedule's --wait-timeout) and sends the
+    schedule's notifications.
+
+    Examples:
+
+      collector schedule run nightly
+    """
     store = state(ctx).store()
     schedule = store.schedules.find(ref)
     raise typer.Exit(fire_schedule(ctx, schedule.id, manual=True))
 
 
-@app.command("catch-up")
+@app.command(
+    "catch-up",
+    cls=HelpCommand,
+    epilog=exit_codes(*FIRE_CODES) + " With several runs: the highest of their codes.",
+)
 def catch_up(ctx: typer.Context) -> None:
-    """Run, once each, enabled schedules whose last fire was missed within their grace window
-    (for example from an @reboot line or after the machine was off)."""
+    """Run enabled schedules whose last fire was missed, once each.
+
+    Only fires missed within their schedule's grace window count, for example after the
+    machine was off; an @reboot line in the crontab can call it.
+
+    Examples:
+
+      collector schedule catch-up
+    """
     from collector_cli.schedule import fire
 
     store = state(ctx).store()

@@ -12,8 +12,18 @@ from typing import Annotated
 import typer
 
 from collector_cli.cli import complete
-from collector_cli.cli.common import err, out, print_json, state
-from collector_cli.cli.sellers import MAX_INT, AsJson, NamePlatform, app
+from collector_cli.cli.common import (
+    EXIT_DATABASE,
+    EXIT_OK,
+    EXIT_USAGE,
+    HelpCommand,
+    err,
+    exit_codes,
+    out,
+    print_json,
+    state,
+)
+from collector_cli.cli.sellers import MAX_INT, NO_SELLER, AsJson, NamePlatform, app
 from collector_cli.errors import NotFoundError, UsageError
 from collector_cli.store.evidence import Scope
 from collector_cli.store.sellers import validate_platform
@@ -93,7 +103,13 @@ def describe(scope: Scope) -> str:
     return ", ".join(parts)
 
 
-@app.command("rank")
+RANK_EXIT_CODES = exit_codes(
+    EXIT_OK, EXIT_USAGE, "3 no such run, or no run searched that department or category",
+    EXIT_DATABASE,
+)  # fmt: skip
+
+
+@app.command("rank", cls=HelpCommand, epilog=RANK_EXIT_CODES)
 def rank(
     ctx: typer.Context,
     run: RunRef = None,
@@ -106,15 +122,16 @@ def rank(
     limit: Annotated[int, typer.Option(metavar="N", help="Show the best N sellers.")] = 20,
     as_json: AsJson = False,
 ) -> None:
-    """Rank sellers by evidence: many best-sellers, a steady markup, seen run after run.
+    """Rank sellers by evidence: best-sellers, markup, runs seen.
 
+    The best sellers match many best-selling products at a steady markup, run after run.
     The score and its terms are explained in the README ("Ranking sellers").
 
     Examples:
 
       collector sellers rank
 
-      collector sellers rank --run latest --category electronics-headphones --limit 10
+      collector sellers rank --run latest -c electronics-headphones --limit 10
 
       collector sellers rank --min-products 5 --json | jq '.[0].why'
     """
@@ -148,7 +165,13 @@ def rank(
         err().print(f"Showing {limit} of {len(ranked):,} ranked sellers (use --limit to see more).")
 
 
-@app.command("show")
+@app.command(
+    "show",
+    cls=HelpCommand,
+    epilog=exit_codes(
+        EXIT_OK, "2 bad usage, or the name is on several platforms", NO_SELLER, EXIT_DATABASE
+    ),
+)
 def show(
     ctx: typer.Context,
     name: SellerName,
@@ -156,11 +179,14 @@ def show(
     show_all: Annotated[bool, typer.Option("--all", help="List every matched product.")] = False,
     as_json: AsJson = False,
 ) -> None:
-    """One seller in full: profile, score and evidence, runs that saw it, feedback history.
+    """Show one seller in full: profile, score, evidence, feedback.
+
+    Also the runs that saw it, a chart of its feedback over time and its profile address.
+    The products it matched: the first 15, or all with --all.
 
     Examples:
 
-      collector sellers show "Smith, Jones & Co"
+      collector sellers show "Dubois, Nguyen & Co 1"
 
       collector sellers show ecohub-direct00 --all --json
     """
@@ -190,19 +216,27 @@ def show(
     print_evidence(console, figures, products, len(products) if show_all else 15)
 
 
-@app.command("open")
+OPEN_EXIT_CODES = exit_codes(
+    EXIT_OK, EXIT_USAGE, "3 no such seller, or its marketplace has no profile pages",
+    EXIT_DATABASE,
+)  # fmt: skip
+
+
+@app.command("open", cls=HelpCommand, epilog=OPEN_EXIT_CODES)
 def open_(
     ctx: typer.Context,
     name: SellerName,
     platform: NamePlatform = None,
 ) -> None:
-    """Open the seller's marketplace profile in the browser (prints the address when none).
+    """Open a seller's marketplace profile in the web browser.
+
+    The address is printed on stdout too, so with no browser at hand it can be copied.
 
     Examples:
 
       collector sellers open some_ebay_seller
 
-      BROWSER=firefox collector sellers open "Smith, Jones & Co" --platform ebay
+      BROWSER=firefox collector sellers open some_ebay_seller --platform ebay
     """
     import webbrowser
 

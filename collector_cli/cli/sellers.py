@@ -13,7 +13,17 @@ from typing import Annotated
 import typer
 
 from collector_cli.cli import complete
-from collector_cli.cli.common import err, out, print_json, state
+from collector_cli.cli.common import (
+    EXIT_DATABASE,
+    EXIT_OK,
+    EXIT_USAGE,
+    HelpCommand,
+    err,
+    exit_codes,
+    out,
+    print_json,
+    state,
+)
 from collector_cli.errors import UsageError
 from collector_cli.store.sellers import (
     AUDIT_ACTIONS,
@@ -26,9 +36,24 @@ from collector_cli.store.sellers import (
 )
 
 app = typer.Typer(
-    help="List, search and show sellers; add, remove and flag them by hand; see the audit log.",
+    help="""Browse, rank and curate the sellers that runs found.
+
+    List, search, rank and show sellers; add, remove and flag them by hand; every manual
+    change is kept in the audit log (`sellers log`). Names match in any case or Unicode form.
+
+    Examples:
+
+      collector sellers rank --limit 10
+
+      collector sellers search kraków
+
+      collector sellers flag ecohub-direct00 --note "ask for a quote"
+    """,
+    epilog=exit_codes(EXIT_OK, EXIT_USAGE, "3 no such seller or run", EXIT_DATABASE),
     no_args_is_help=True,
 )
+
+NO_SELLER = "3 no such seller"
 
 MAX_INT = 2**63 - 1  # SQLite's largest integer
 
@@ -37,7 +62,8 @@ MAX_INT = 2**63 - 1  # SQLite's largest integer
 AsJson = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 Wide = Annotated[bool, typer.Option("--wide", help="Every column, however narrow the terminal.")]
 PlatformFilter = Annotated[
-    str | None, typer.Option("--platform", "-p", help="Only sellers on this platform.")
+    str | None,
+    typer.Option("--platform", "-p", metavar="PLATFORM", help="Only sellers on this platform."),
 ]
 Flagged = Annotated[
     bool | None,
@@ -50,7 +76,11 @@ Exported = Annotated[
     ),
 ]
 Origin = Annotated[
-    str | None, typer.Option(help="Only sellers found by runs ('run') or added by hand ('manual').")
+    str | None,
+    typer.Option(
+        metavar="run|manual",
+        help="Only sellers found by runs ('run') or added by hand ('manual').",
+    ),
 ]
 NewIn = Annotated[
     int | None, typer.Option("--new-in", metavar="RUN", help="Only sellers new in this run.")
@@ -67,15 +97,28 @@ MinTimesSeen = Annotated[
 Limit = Annotated[int, typer.Option(metavar="N", help="Show at most N sellers (0: all).")]
 Order = Annotated[
     str,
-    typer.Option(help=f"Sort by {', '.join(ORDERS)} (sightings, feedback: highest first)."),
+    typer.Option(
+        metavar="ORDER",
+        help=f"Sort by {', '.join(ORDERS)} (sightings, feedback: highest first).",
+    ),
 ]
-Note = Annotated[str | None, typer.Option(help="A note kept with this change in the audit log.")]
+Note = Annotated[
+    str | None,
+    typer.Option(metavar="NOTE", help="A note kept with this change in the audit log."),
+]
 NamePlatform = Annotated[
     str | None,
     typer.Option(
-        "--platform", "-p", help="The seller's platform (needed when the name is on several)."
+        "--platform",
+        "-p",
+        metavar="PLATFORM",
+        help="The seller's platform (needed when the name is on several).",
     ),
 ]
+LIST_EXIT_CODES = exit_codes(
+    EXIT_OK, EXIT_USAGE, "3 no such run (--new-in, --seen-in)", EXIT_DATABASE
+)
+CHANGE_EXIT_CODES = exit_codes(EXIT_OK, EXIT_USAGE, NO_SELLER, EXIT_DATABASE)
 
 
 def _filter(
@@ -156,7 +199,7 @@ def _print_list(
 # -- reading -------------------------------------------------------------------------------------
 
 
-@app.command("list")
+@app.command("list", cls=HelpCommand, epilog=LIST_EXIT_CODES)
 def list_(
     ctx: typer.Context,
     platform: PlatformFilter = None,
@@ -172,7 +215,9 @@ def list_(
     wide: Wide = False,
     as_json: AsJson = False,
 ) -> None:
-    """List sellers, most sightings first. Filters combine (all must hold).
+    """List sellers, most sightings first; filters combine.
+
+    Every filter given must hold. `sellers rank` orders them by evidence instead.
 
     Examples:
 
@@ -180,7 +225,7 @@ def list_(
 
       collector sellers list --flagged --order feedback
 
-      collector sellers list --new-in 12 --json
+      collector sellers list --new-in 1 --json
     """
     f = _filter(
         platform=platform,
@@ -197,10 +242,10 @@ def list_(
     _print_list(ctx, f, as_json, "No seller matches these filters.", wide)
 
 
-@app.command("search")
+@app.command("search", cls=HelpCommand, epilog=LIST_EXIT_CODES)
 def search(
     ctx: typer.Context,
-    text: Annotated[str, typer.Argument(help="Part of a seller name (any case).")],
+    text: Annotated[str, typer.Argument(metavar="QUERY", help="Part of a seller name (any case).")],
     platform: PlatformFilter = None,
     flagged: Flagged = None,
     exported: Exported = None,
@@ -216,8 +261,15 @@ def search(
 ) -> None:
     """Find sellers by part of their name (any case, any Unicode form).
 
-    Matches names that contain TEXT once both are normalized. An exact match comes first,
-    then names that start with TEXT, then the rest by --order.
+    Matches names that contain QUERY once both are normalized. An exact match comes first,
+    then names that start with QUERY, then the rest by --order. The filters of `sellers
+    list` apply too.
+
+    Examples:
+
+      collector sellers search kraków
+
+      collector sellers search direct --order feedback --limit 5
     """
     f = _filter(
         platform=platform,
@@ -235,16 +287,26 @@ def search(
     _print_list(ctx, f, as_json, f"No seller name contains {text!r}.", wide)
 
 
-@app.command("log")
+@app.command("log", cls=HelpCommand, epilog=exit_codes(EXIT_OK, EXIT_USAGE, EXIT_DATABASE))
 def log(
     ctx: typer.Context,
     limit: Annotated[int, typer.Option(metavar="N", help="Show at most N entries (0: all).")] = 50,
     action: Annotated[
-        str | None, typer.Option(help=f"Only this action ({', '.join(AUDIT_ACTIONS)}).")
+        str | None,
+        typer.Option(metavar="ACTION", help=f"Only this action ({', '.join(AUDIT_ACTIONS)})."),
     ] = None,
     as_json: AsJson = False,
 ) -> None:
-    """The audit log, newest first: every manual change and every export mark."""
+    """Show the audit log: every manual change and export mark.
+
+    Newest first; each entry with its note, if one was given.
+
+    Examples:
+
+      collector sellers log
+
+      collector sellers log --action flag --limit 10
+    """
     from collector_cli.ui.sellers import audit_dict, audit_table
 
     _check_limit(limit)
@@ -331,27 +393,45 @@ def _report(result: ChangeResult, as_json: bool) -> None:
         console.print("Nothing changed.")
 
 
-@app.command("add")
+@app.command(
+    "add",
+    cls=HelpCommand,
+    epilog=exit_codes(EXIT_OK, "2 bad usage, a bad name or no names", EXIT_DATABASE),
+)
 def add(
     ctx: typer.Context,
     names: Names = None,
     platform: Annotated[
-        str, typer.Option("--platform", "-p", help="Platform the sellers are on.")
+        str,
+        typer.Option("--platform", "-p", metavar="PLATFORM", help="Platform the sellers are on."),
     ] = DEFAULT_PLATFORM,
     note: Note = None,
     as_json: AsJson = False,
 ) -> None:
-    """Add sellers by hand, from the arguments or stdin (origin 'manual').
+    """Add sellers by hand, from the arguments or stdin.
 
-    With no NAME and a piped stdin, or with '-', names are read one per line (blank lines
-    skipped, outer whitespace trimmed). Names are kept as typed; a name already known on the
-    platform (in any case or Unicode form) is left alone and reported. Default platform: ebay.
+    Their origin is 'manual'. With no NAME and a piped stdin, or with '-', names are read
+    one per line (blank lines skipped, outer whitespace trimmed). Names are kept as typed; a
+    name already known on the platform (in any case or Unicode form) is left alone and
+    reported. Default platform: ebay.
+
+    Examples:
+
+      collector sellers add some_ebay_seller another_seller
+
+      collector sellers add --note "from the trade fair" < names.txt
     """
     result = state(ctx).store().sellers.add(_names(names, stdin_allowed=True), platform, note=note)
     _report(result, as_json)
 
 
-@app.command("remove")
+@app.command(
+    "remove",
+    cls=HelpCommand,
+    epilog=exit_codes(
+        EXIT_OK, "2 bad usage, or seen by runs and no --force", NO_SELLER, EXIT_DATABASE
+    ),
+)
 def remove(
     ctx: typer.Context,
     names: Annotated[
@@ -370,16 +450,22 @@ def remove(
     note: Note = None,
     as_json: AsJson = False,
 ) -> None:
-    """Remove sellers. Without --force only sellers no run has seen (manual additions).
+    """Remove sellers; without --force, only those no run has seen.
 
-    Either every named seller is removed or none is. A later run that sees a removed seller
-    adds it again as new.
+    Sellers no run has seen are the manual additions. Either every named seller is removed
+    or none is. A later run that sees a removed seller adds it again as new.
+
+    Examples:
+
+      collector sellers remove some_ebay_seller
+
+      collector sellers remove "Kraków Store 0" --force --note "closed down"
     """
     result = state(ctx).store().sellers.remove(names, platform, force=force, note=note)
     _report(result, as_json)
 
 
-@app.command("flag")
+@app.command("flag", cls=HelpCommand, epilog=CHANGE_EXIT_CODES)
 def flag(
     ctx: typer.Context,
     names: Annotated[
@@ -390,12 +476,21 @@ def flag(
     note: Note = None,
     as_json: AsJson = False,
 ) -> None:
-    """Flag sellers to follow up on. Flagging a flagged seller changes nothing."""
+    """Flag sellers to follow up on.
+
+    Flagging a flagged seller changes nothing. `sellers list --flagged` lists them.
+
+    Examples:
+
+      collector sellers flag ecohub-direct00 --note "ask for a quote"
+
+      collector sellers flag ecohub-direct00 urbanmarket-direct16
+    """
     result = state(ctx).store().sellers.set_flag(names, True, platform, note=note)
     _report(result, as_json)
 
 
-@app.command("unflag")
+@app.command("unflag", cls=HelpCommand, epilog=CHANGE_EXIT_CODES)
 def unflag(
     ctx: typer.Context,
     names: Annotated[
@@ -406,6 +501,15 @@ def unflag(
     note: Note = None,
     as_json: AsJson = False,
 ) -> None:
-    """Clear the flag on sellers. Unflagging an unflagged seller changes nothing."""
+    """Clear the flag on sellers.
+
+    Unflagging an unflagged seller changes nothing.
+
+    Examples:
+
+      collector sellers unflag ecohub-direct00
+
+      collector sellers unflag ecohub-direct00 --note "quote received"
+    """
     result = state(ctx).store().sellers.set_flag(names, False, platform, note=note)
     _report(result, as_json)

@@ -6,7 +6,9 @@ from typing import Annotated
 
 import typer
 
-from collector_cli.cli.common import err, out, print_json
+from collector_cli.cli.common import EXIT_OK, err, exit_codes, out, print_json
+
+EPILOG = exit_codes(EXIT_OK, "2 bad usage or an unreadable config file")
 
 
 def sources(
@@ -15,11 +17,16 @@ def sources(
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """List product and listing sources: what they need (credentials) and what they cost.
+    """List product and listing sources, what each needs and costs.
+
+    The credentials column says whether the config file (or the environment) has what a
+    source needs; `collector config set` adds it.
 
     Examples:
 
       collector sources
+
+      collector sources --wide
 
       collector sources --json
     """
