@@ -716,19 +716,39 @@ def big_stores(tmp_path_factory: pytest.TempPathFactory) -> dict[int, Path]:
     return {n: fill_sellers(base / f"sellers-{n}" / "collector.db", n) for n in (20_000, 200_000)}
 
 
+# tests/export_gate.py with the pause after a given number of writes: the lines SQLite builds
+# are written a block (1,000 sellers) at a time, an exporter's write makes one per seller.
+_GATE = """
+import sys
+from pathlib import Path
+import tests.export_gate as gate
+gate.ROWS_BEFORE_PAUSE = int(sys.argv[2])
+gate.install(Path(sys.argv[1]))
+sys.argv = ['collector', *sys.argv[3:]]
+from collector_cli.cli.app import main
+main()
+"""
+
+
+@pytest.mark.parametrize(
+    ("extra", "writes"),
+    [([], 3), (["--sort", "score"], 1000)],
+    ids=["sql-lines", "python-rows"],
+)
 def test_ctrl_c_while_writing_leaves_no_file(
-    big_stores: dict[int, Path], config_path: Path, tmp_path: Path
+    big_stores: dict[int, Path], config_path: Path, tmp_path: Path, extra: list[str], writes: int
 ) -> None:
-    """Ctrl-C in the middle of the file: the export is held after its first 1,000 rows
-    (tests/export_gate.py), so the signal certainly lands while the file is being written."""
+    """Ctrl-C in the middle of the file: the export is held after its first writes (the
+    head and two blocks of lines, or 1,000 sellers written one by one), so the signal
+    certainly lands while the file is being written."""
     db = big_stores[20_000]
     before = dump(db)
     target = tmp_path / "sellers.json"
     gate = tmp_path / "gate"
     gate.mkdir()
-    args = ["export", "--format", "json", "--mark-exported", "--output", str(target)]
+    args = ["export", "--format", "json", "--mark-exported", "--output", str(target), *extra]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tests.export_gate", str(gate), *args],
+        [sys.executable, "-c", _GATE, str(gate), str(writes), *args],
         env=subprocess_env(db, config_path),
         cwd=ROOT,
         stdout=subprocess.PIPE,
@@ -742,7 +762,7 @@ def test_ctrl_c_while_writing_leaves_no_file(
             if proc.poll() is not None:
                 pytest.fail(f"export ended before its pause: {proc.communicate()}")
             if time.monotonic() > deadline:
-                pytest.fail("the export did not reach its pause after 1,000 rows within 300 s")
+                pytest.fail(f"the export did not reach its pause after {writes} writes in 300 s")
             time.sleep(0.01)
         temp = tmp_path / f".{target.name}.{proc.pid}.tmp"
         assert temp.stat().st_size > 0, "the rows written so far are in the temporary file"

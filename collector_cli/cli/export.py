@@ -114,11 +114,22 @@ def export(
                     "count": count,
                 }
             )
-            rows = snap.rows()
-            if sort == "score" or not set(chosen).isdisjoint(INSIGHT_FIELDS):
-                rows = _with_figures(store, rows, run_id, by_score=sort == "score")
-            for seller in rows:
-                exporter.write(seller)
+            figures = sort == "score" or not set(chosen).isdisjoint(INSIGHT_FIELDS)
+            # SQLite builds the lines when it can (the ranking is computed in Python); a
+            # seller it cannot format exactly comes back as a row for the exporter's write.
+            line_format = None if figures else exporter.line_format()
+            if line_format is not None:
+                for block in snap.lines(line_format):
+                    if isinstance(block, bytes):
+                        exporter.write_lines(block)
+                    else:
+                        exporter.write(block)
+            else:
+                rows = snap.rows()
+                if figures:
+                    rows = _with_figures(store, rows, run_id, by_score=sort == "score")
+                for seller in rows:
+                    exporter.write(seller)
             exporter.end()
             stream.finish()  # file renamed into place / clipboard filled, before the mark
             if mark_exported:
@@ -221,9 +232,20 @@ class _Destination:
                 )  # fmt: skip
         return self
 
-    def write(self, text: str) -> int:
+    def write(self, data: str | bytes) -> int:
+        """Text from an exporter's ``write``, or UTF-8 lines built by the store, which go
+        to the bytes underneath as they are (decoding them only to encode them again would
+        cost a good part of the export)."""
         assert self.stream is not None
-        return self.stream.write(text)
+        if isinstance(data, str):
+            return self.stream.write(data)
+        buffer = getattr(self.stream, "buffer", None)
+        if buffer is None:  # the clipboard's StringIO
+            return self.stream.write(data.decode("utf-8"))
+        if self.newline is None and os.linesep != "\n":  # what the text layer would do
+            data = data.replace(b"\n", os.linesep.encode())
+        self.stream.flush()  # text written before goes first
+        return int(buffer.write(data))
 
     def finish(self) -> None:
         assert self.stream is not None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 from typing import Any, TextIO
 
-from collector_cli.exporters.base import Exporter
+from collector_cli.exporters.base import Exporter, LineFormat, TextRule
 
 # A cell starting with one of these is taken as a formula by spreadsheet programs.
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -56,3 +56,26 @@ class CsvExporter(Exporter):
         if self.excel and isinstance(value, str):
             return neutralize(value)
         return value
+
+    def line_format(self) -> LineFormat | None:
+        """The same cells as ``write``, stated from the csv writer's own dialect: with
+        QUOTE_MINIMAL and doubled quotes it quotes a field holding the delimiter, the quote
+        character or a character of the line end, and nothing else."""
+        dialect = self.writer.dialect
+        quote = dialect.quotechar
+        if dialect.quoting != csv.QUOTE_MINIMAL or not dialect.doublequote or not quote:
+            return None  # not stated here: write only
+        if dialect.escapechar is not None:
+            return None
+        return LineFormat(
+            fields=tuple(self.fields),
+            text=TextRule(
+                formula_starts=_FORMULA_START if self.excel else (),
+                formula_prefix="'" if self.excel else "",
+                quote_when=(dialect.delimiter, quote, *dialect.lineterminator),
+                quote=quote,
+            ),
+            separator=dialect.delimiter,
+            end="\r\n" if self.excel else "\n",
+            lone_empty=quote * 2,
+        )
